@@ -1,0 +1,34 @@
+//! Errors of admin operations.
+
+/// Why the controller rejected an admin operation.
+///
+/// Each variant maps to one Kafka error code (named after it); the payload is
+/// the full message, Kafka's own text where Kafka has one, and `Display`
+/// prints exactly that so the broker can send it as the error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControllerError {
+    /// TOPIC_ALREADY_EXISTS.
+    #[error("{0}")]
+    TopicAlreadyExists(String),
+    /// INVALID_TOPIC_EXCEPTION: bad or colliding topic name.
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// INVALID_PARTITIONS.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// INVALID_REPLICATION_FACTOR.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// INVALID_REPLICA_ASSIGNMENT.
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// INVALID_CONFIG: unknown key or bad value (the message names the key).
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// UNKNOWN_TOPIC_OR_PARTITION.
+    #[error("{0}")]
+    UnknownTopic(String),
+    /// INVALID_REQUEST.
+    #[error("{0}")]
+    InvalidRequest(String),
+}

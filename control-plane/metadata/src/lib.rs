@@ -1,0 +1,29 @@
+//! Cluster metadata of Strata, kept as records.
+//!
+//! This crate owns:
+//! - the metadata records ([`records`], generated from `proto/metadata.proto`),
+//!   the shape a Raft quorum will replicate;
+//! - [`MetadataImage`], the in-memory cluster state the records are applied to;
+//! - [`MetadataStore`], the durable append-only metadata log with snapshots,
+//!   replayed at start-up;
+//! - the [`controller`], pure functions (no I/O) that validate admin
+//!   operations against an image and turn them into records.
+//!
+//! It must never depend on `services/` crates or on Kafka wire types: callers
+//! translate requests into the domain types here and map [`ControllerError`]
+//! to Kafka error codes themselves.
+
+pub mod controller;
+mod error;
+mod image;
+pub mod records;
+mod store;
+
+pub use controller::{
+    allocate_producer_ids, alter_broker_configs, alter_topic_configs, create_partitions,
+    create_topic, delete_topic, register_broker, ControllerError, CreateTopicSpec,
+    PartitionCountUpdate,
+};
+pub use error::MetadataError;
+pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use store::{MetadataStore, StoreOptions};

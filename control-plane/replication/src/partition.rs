@@ -1,0 +1,149 @@
+use bytes::Bytes;
+use parking_lot::RwLock;
+use strata_log::{AppendInfo, LogConfig, LogError, PartitionLog, TimestampOffset};
+use tokio::sync::watch;
+
+use crate::replica_manager::TopicPartition;
+
+/// One partition this broker leads: its log and the high watermark readers may see.
+///
+/// On a single node every appended offset is committed at once, so the high
+/// watermark equals the log end offset; the type keeps them apart because
+/// replication (a later issue) will not.
+pub struct Partition {
+    tp: TopicPartition,
+    topic_id: [u8; 16],
+    leader_epoch: i32,
+    log: RwLock<PartitionLog>,
+    appended: watch::Sender<u64>,
+}
+
+/// What a read returns: whole batches plus the offsets a Fetch response reports.
+#[derive(Debug, Clone)]
+pub struct FetchedData {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+impl Partition {
+    pub(crate) fn new(
+        tp: TopicPartition,
+        topic_id: [u8; 16],
+        log: PartitionLog,
+        appended: watch::Sender<u64>,
+    ) -> Self {
+        Self {
+            tp,
+            topic_id,
+            leader_epoch: 0,
+            log: RwLock::new(log),
+            appended,
+        }
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    /// The id of the topic incarnation this log belongs to.
+    pub fn topic_id(&self) -> [u8; 16] {
+        self.topic_id
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// Appends producer batches as leader. On return the batches are in the page cache
+    /// and visible to readers; waiting fetches are woken.
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let info = self
+            .log
+            .write()
+            .append_as_leader(records, self.leader_epoch, now_ms)?;
+        if !info.duplicate {
+            self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(info)
+    }
+
+    /// Reads whole batches from `offset`, never past the high watermark.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<FetchedData, LogError> {
+        let log = self.log.read();
+        let hw = log.log_end_offset();
+        let records = log.read(offset, max_bytes, hw, min_one_batch)?;
+        Ok(FetchedData {
+            records,
+            high_watermark: hw,
+            log_start_offset: log.log_start_offset(),
+            log_end_offset: log.log_end_offset(),
+        })
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.log.read().log_end_offset()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.read().log_start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.read().log_end_offset()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.log.read().size_bytes()
+    }
+
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, LogError> {
+        self.log.read().offset_for_timestamp(ts)
+    }
+
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, LogError> {
+        self.log.read().max_timestamp_offset()
+    }
+
+    /// DeleteRecords: `offset` -1 means the high watermark. Returns the new log start
+    /// offset, durable on return.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let mut log = self.log.write();
+        let hw = log.log_end_offset();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(LogError::OffsetOutOfRange {
+                offset: target,
+                log_start: log.log_start_offset(),
+                log_end: hw,
+            });
+        }
+        log.delete_records_before(target)
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        self.log.write().set_config(config);
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.log.read().config().clone()
+    }
+
+    pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        self.log.write().enforce_retention(now_ms)
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), LogError> {
+        self.log.write().flush()
+    }
+
+    pub(crate) fn into_log(self) -> PartitionLog {
+        self.log.into_inner()
+    }
+}

@@ -1,0 +1,249 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use strata_log::{LogConfig, PartitionLog};
+use tokio::sync::watch;
+
+use crate::error::ReplicationError;
+use crate::partition::Partition;
+
+/// A topic name and partition index: Kafka's `TopicPartition`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// File in each partition directory naming the topic incarnation (id) it belongs to,
+/// so a directory left by a deleted topic is never mistaken for a re-created one.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+/// The partitions hosted by this broker, each in `<data dir>/<topic>-<partition>`.
+pub struct ReplicaManager {
+    data_dir: PathBuf,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    appended: watch::Sender<u64>,
+}
+
+impl ReplicaManager {
+    /// Creates the manager over `data_dir` (created if absent). No log is opened until
+    /// [`ReplicaManager::ensure_partition`] is called for it.
+    pub fn new(data_dir: &Path) -> Result<Self, ReplicationError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| ReplicationError::Dir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let (appended, _) = watch::channel(0);
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            partitions: RwLock::new(HashMap::new()),
+            appended,
+        })
+    }
+
+    /// A receiver that changes on every append to any partition: what long-polling
+    /// fetches wait on before re-reading.
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    fn dir_of(&self, tp: &TopicPartition) -> PathBuf {
+        self.data_dir.join(tp.to_string())
+    }
+
+    /// Opens (recovering) or creates the log of `tp` for topic incarnation `topic_id`.
+    /// A directory holding another incarnation of the topic is removed first.
+    /// Idempotent: an already open partition is returned as is.
+    pub fn ensure_partition(
+        &self,
+        tp: &TopicPartition,
+        topic_id: [u8; 16],
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<Partition>, ReplicationError> {
+        if let Some(p) = self.partitions.read().get(tp) {
+            if p.topic_id() == topic_id {
+                return Ok(p.clone());
+            }
+        }
+        let mut partitions = self.partitions.write();
+        if let Some(p) = partitions.get(tp) {
+            if p.topic_id() == topic_id {
+                return Ok(p.clone());
+            }
+        }
+        if let Some(stale) = partitions.remove(tp) {
+            drop_partition(stale, &self.dir_of(tp))?;
+        }
+        let dir = self.dir_of(tp);
+        let dir_err = |source| ReplicationError::Dir {
+            path: dir.display().to_string(),
+            source,
+        };
+        let id_hex = hex(&topic_id);
+        let meta_path = dir.join(PARTITION_METADATA);
+        match std::fs::read_to_string(&meta_path) {
+            Ok(found) if found.trim() == id_hex => {}
+            Ok(_) => {
+                tracing::info!(%tp, "removing the log of an earlier incarnation of the topic");
+                std::fs::remove_dir_all(&dir).map_err(dir_err)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(dir_err)?;
+                }
+            }
+            Err(e) => return Err(dir_err(e)),
+        }
+        std::fs::create_dir_all(&dir).map_err(dir_err)?;
+        if !meta_path.exists() {
+            std::fs::write(&meta_path, format!("{id_hex}\n")).map_err(dir_err)?;
+        }
+        let log = PartitionLog::open(&dir, config, now_ms)?;
+        let partition = Arc::new(Partition::new(
+            tp.clone(),
+            topic_id,
+            log,
+            self.appended.clone(),
+        ));
+        partitions.insert(tp.clone(), partition.clone());
+        Ok(partition)
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions.read().get(tp).cloned()
+    }
+
+    /// Every hosted partition, sorted by topic and index.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        let mut all: Vec<_> = self.partitions.read().values().cloned().collect();
+        all.sort_by(|a, b| a.topic_partition().cmp(b.topic_partition()));
+        all
+    }
+
+    /// Stops hosting `tp` and deletes its directory.
+    pub fn remove_partition(&self, tp: &TopicPartition) -> Result<(), ReplicationError> {
+        let removed = self.partitions.write().remove(tp);
+        match removed {
+            Some(p) => drop_partition(p, &self.dir_of(tp)),
+            None => {
+                let dir = self.dir_of(tp);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|source| ReplicationError::Dir {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes directories under the data dir that look like partition logs but are not
+    /// in `keep` (left by a topic deleted while the broker was down).
+    pub fn remove_strays(&self, keep: &[TopicPartition]) -> Result<(), ReplicationError> {
+        let entries = match std::fs::read_dir(&self.data_dir) {
+            Ok(e) => e,
+            Err(source) => {
+                return Err(ReplicationError::Dir {
+                    path: self.data_dir.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let keep: std::collections::HashSet<String> = keep.iter().map(|t| t.to_string()).collect();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.join(PARTITION_METADATA).exists() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                tracing::info!(dir = %name, "removing the log of a deleted topic");
+                if let Err(e) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!(dir = %name, error = %e, "could not remove stray partition directory");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs time/size retention (and time-based rolls) on every partition.
+    pub fn enforce_retention(&self, now_ms: i64) {
+        for p in self.partitions() {
+            match p.enforce_retention(now_ms) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(tp = %p.topic_partition(), segments = n, "retention deleted segments")
+                }
+                Err(e) => tracing::warn!(tp = %p.topic_partition(), error = %e, "retention failed"),
+            }
+        }
+    }
+
+    /// fsyncs every log and moves its recovery point to its end.
+    pub fn flush_all(&self) {
+        for p in self.partitions() {
+            if let Err(e) = p.flush() {
+                tracing::warn!(tp = %p.topic_partition(), error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// Closes every log cleanly (flush, producer-state snapshot, recovery point), so the
+    /// next start needs no scan. Partitions still referenced elsewhere are flushed only.
+    pub fn close_all(&self) {
+        let all: Vec<_> = self.partitions.write().drain().map(|(_, p)| p).collect();
+        for p in all {
+            let tp = p.topic_partition().clone();
+            match Arc::try_unwrap(p) {
+                Ok(p) => {
+                    if let Err(e) = p.into_log().close() {
+                        tracing::warn!(%tp, error = %e, "close failed");
+                    }
+                }
+                Err(p) => {
+                    if let Err(e) = p.flush() {
+                        tracing::warn!(%tp, error = %e, "flush failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn drop_partition(p: Arc<Partition>, dir: &Path) -> Result<(), ReplicationError> {
+    match Arc::try_unwrap(p) {
+        Ok(p) => p.into_log().delete().map_err(ReplicationError::from),
+        Err(_still_referenced) => {
+            // An in-flight request still holds it: remove the files underneath; that
+            // request then fails with an I/O error, as it would on Kafka.
+            std::fs::remove_dir_all(dir).map_err(|source| ReplicationError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

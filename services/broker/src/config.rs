@@ -1,0 +1,434 @@
+//! The node configuration: Kafka's broker property names, every field defaulted.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use strata_log::{LogConfig, TimestampType};
+
+/// Broker settings under Kafka's property names (`num.partitions`, `log.dirs`, …).
+///
+/// Unknown keys are rejected when parsed (`deny_unknown_fields`); [`BrokerConfig::validate`]
+/// then reports every bad value at once. Where a default differs from Apache Kafka's,
+/// the field says why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    #[serde(rename = "node.id")]
+    pub node_id: i32,
+    /// `host:port` to bind (Kafka's `listeners` is `PLAINTEXT://host:port`; both forms
+    /// are accepted).
+    #[serde(rename = "listeners")]
+    pub listeners: String,
+    /// What clients are told to connect to; defaults to the bound address.
+    #[serde(rename = "advertised.listeners")]
+    pub advertised_listeners: Option<String>,
+    #[serde(rename = "log.dirs")]
+    pub log_dirs: PathBuf,
+    #[serde(rename = "num.partitions")]
+    pub num_partitions: i32,
+    #[serde(rename = "default.replication.factor")]
+    pub default_replication_factor: i16,
+    #[serde(rename = "auto.create.topics.enable")]
+    pub auto_create_topics_enable: bool,
+    #[serde(rename = "delete.topic.enable")]
+    pub delete_topic_enable: bool,
+    #[serde(rename = "socket.request.max.bytes")]
+    pub socket_request_max_bytes: i32,
+    /// Kafka's default is unbounded (`Integer.MAX_VALUE`); Strata bounds file handles
+    /// by default.
+    #[serde(rename = "max.connections")]
+    pub max_connections: i32,
+    /// Bytes of requests read but not yet answered, over all connections. Kafka's
+    /// default (-1) is unbounded; Strata bounds memory by default.
+    #[serde(rename = "queued.max.request.bytes")]
+    pub queued_max_request_bytes: i64,
+    #[serde(rename = "message.max.bytes")]
+    pub message_max_bytes: i32,
+    #[serde(rename = "log.segment.bytes")]
+    pub log_segment_bytes: i64,
+    #[serde(rename = "log.roll.ms")]
+    pub log_roll_ms: Option<i64>,
+    #[serde(rename = "log.roll.hours")]
+    pub log_roll_hours: i64,
+    #[serde(rename = "log.index.size.max.bytes")]
+    pub log_index_size_max_bytes: i64,
+    #[serde(rename = "log.index.interval.bytes")]
+    pub log_index_interval_bytes: i64,
+    #[serde(rename = "log.retention.ms")]
+    pub log_retention_ms: Option<i64>,
+    #[serde(rename = "log.retention.minutes")]
+    pub log_retention_minutes: Option<i64>,
+    #[serde(rename = "log.retention.hours")]
+    pub log_retention_hours: i64,
+    #[serde(rename = "log.retention.bytes")]
+    pub log_retention_bytes: i64,
+    #[serde(rename = "log.retention.check.interval.ms")]
+    pub log_retention_check_interval_ms: i64,
+    #[serde(rename = "log.flush.offset.checkpoint.interval.ms")]
+    pub log_flush_offset_checkpoint_interval_ms: i64,
+    #[serde(rename = "log.message.timestamp.type")]
+    pub log_message_timestamp_type: String,
+    #[serde(rename = "log.message.timestamp.before.max.ms")]
+    pub log_message_timestamp_before_max_ms: i64,
+    #[serde(rename = "log.message.timestamp.after.max.ms")]
+    pub log_message_timestamp_after_max_ms: i64,
+    #[serde(rename = "log.cleanup.policy")]
+    pub log_cleanup_policy: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            listeners: "127.0.0.1:9092".into(),
+            advertised_listeners: None,
+            log_dirs: PathBuf::from("strata-data"),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            socket_request_max_bytes: 104_857_600,
+            max_connections: 10_000,
+            queued_max_request_bytes: 256 * 1024 * 1024,
+            message_max_bytes: 1_048_588,
+            log_segment_bytes: 1_073_741_824,
+            log_roll_ms: None,
+            log_roll_hours: 168,
+            log_index_size_max_bytes: 10_485_760,
+            log_index_interval_bytes: 4096,
+            log_retention_ms: None,
+            log_retention_minutes: None,
+            log_retention_hours: 168,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_flush_offset_checkpoint_interval_ms: 60_000,
+            log_message_timestamp_type: "CreateTime".into(),
+            log_message_timestamp_before_max_ms: i64::MAX,
+            log_message_timestamp_after_max_ms: 3_600_000,
+            log_cleanup_policy: "delete".into(),
+        }
+    }
+}
+
+/// One bad configuration value, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value {value} for configuration {key}: {reason}")]
+pub struct ConfigProblem {
+    pub key: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl BrokerConfig {
+    /// Checks every value; returns all problems at once.
+    pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &'static str, value: String, reason: &str| {
+            if !ok {
+                problems.push(ConfigProblem {
+                    key,
+                    value,
+                    reason: reason.into(),
+                });
+            }
+        };
+        check(
+            self.node_id >= 0,
+            "node.id",
+            self.node_id.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.listen_addr().is_ok(),
+            "listeners",
+            self.listeners.clone(),
+            "must be host:port or PLAINTEXT://host:port",
+        );
+        if let Some(adv) = &self.advertised_listeners {
+            check(
+                split_host_port(adv).is_some(),
+                "advertised.listeners",
+                adv.clone(),
+                "must be host:port or PLAINTEXT://host:port",
+            );
+        }
+        check(
+            self.num_partitions >= 1,
+            "num.partitions",
+            self.num_partitions.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.default_replication_factor >= 1,
+            "default.replication.factor",
+            self.default_replication_factor.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.socket_request_max_bytes >= 1024,
+            "socket.request.max.bytes",
+            self.socket_request_max_bytes.to_string(),
+            "must be >= 1024",
+        );
+        check(
+            self.max_connections >= 1,
+            "max.connections",
+            self.max_connections.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.queued_max_request_bytes >= self.socket_request_max_bytes as i64,
+            "queued.max.request.bytes",
+            self.queued_max_request_bytes.to_string(),
+            "must be >= socket.request.max.bytes",
+        );
+        check(
+            self.message_max_bytes >= 0,
+            "message.max.bytes",
+            self.message_max_bytes.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.log_segment_bytes >= 1_048_576 && self.log_segment_bytes <= i32::MAX as i64,
+            "log.segment.bytes",
+            self.log_segment_bytes.to_string(),
+            "must be between 1048576 and 2147483647",
+        );
+        check(
+            self.log_roll_ms.is_none_or(|v| v >= 1),
+            "log.roll.ms",
+            format!("{:?}", self.log_roll_ms),
+            "must be >= 1",
+        );
+        check(
+            self.log_roll_hours >= 1,
+            "log.roll.hours",
+            self.log_roll_hours.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.log_index_size_max_bytes >= 4,
+            "log.index.size.max.bytes",
+            self.log_index_size_max_bytes.to_string(),
+            "must be >= 4",
+        );
+        check(
+            self.log_index_interval_bytes >= 0,
+            "log.index.interval.bytes",
+            self.log_index_interval_bytes.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.log_retention_ms.is_none_or(|v| v >= -1),
+            "log.retention.ms",
+            format!("{:?}", self.log_retention_ms),
+            "must be >= -1",
+        );
+        check(
+            self.log_retention_check_interval_ms >= 1,
+            "log.retention.check.interval.ms",
+            self.log_retention_check_interval_ms.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.log_flush_offset_checkpoint_interval_ms >= 1,
+            "log.flush.offset.checkpoint.interval.ms",
+            self.log_flush_offset_checkpoint_interval_ms.to_string(),
+            "must be >= 1",
+        );
+        check(
+            matches!(
+                self.log_message_timestamp_type.as_str(),
+                "CreateTime" | "LogAppendTime"
+            ),
+            "log.message.timestamp.type",
+            self.log_message_timestamp_type.clone(),
+            "must be CreateTime or LogAppendTime",
+        );
+        check(
+            self.log_message_timestamp_before_max_ms >= 0,
+            "log.message.timestamp.before.max.ms",
+            self.log_message_timestamp_before_max_ms.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.log_message_timestamp_after_max_ms >= 0,
+            "log.message.timestamp.after.max.ms",
+            self.log_message_timestamp_after_max_ms.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.log_cleanup_policy == "delete",
+            "log.cleanup.policy",
+            self.log_cleanup_policy.clone(),
+            "only delete is supported until compaction lands",
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Every broker property with its value, for DescribeConfigs.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
+        vec![
+            ("node.id", self.node_id.to_string()),
+            ("listeners", self.listeners.clone()),
+            (
+                "advertised.listeners",
+                self.advertised_listeners.clone().unwrap_or_default(),
+            ),
+            ("log.dirs", self.log_dirs.display().to_string()),
+            ("num.partitions", self.num_partitions.to_string()),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+            ),
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics_enable.to_string(),
+            ),
+            ("delete.topic.enable", self.delete_topic_enable.to_string()),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+            ),
+            ("max.connections", self.max_connections.to_string()),
+            (
+                "queued.max.request.bytes",
+                self.queued_max_request_bytes.to_string(),
+            ),
+            ("message.max.bytes", self.message_max_bytes.to_string()),
+            ("log.segment.bytes", self.log_segment_bytes.to_string()),
+            ("log.roll.ms", opt(self.log_roll_ms)),
+            ("log.roll.hours", self.log_roll_hours.to_string()),
+            (
+                "log.index.size.max.bytes",
+                self.log_index_size_max_bytes.to_string(),
+            ),
+            (
+                "log.index.interval.bytes",
+                self.log_index_interval_bytes.to_string(),
+            ),
+            ("log.retention.ms", opt(self.log_retention_ms)),
+            ("log.retention.minutes", opt(self.log_retention_minutes)),
+            ("log.retention.hours", self.log_retention_hours.to_string()),
+            ("log.retention.bytes", self.log_retention_bytes.to_string()),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+            ),
+            (
+                "log.flush.offset.checkpoint.interval.ms",
+                self.log_flush_offset_checkpoint_interval_ms.to_string(),
+            ),
+            (
+                "log.message.timestamp.type",
+                self.log_message_timestamp_type.clone(),
+            ),
+            (
+                "log.message.timestamp.before.max.ms",
+                self.log_message_timestamp_before_max_ms.to_string(),
+            ),
+            (
+                "log.message.timestamp.after.max.ms",
+                self.log_message_timestamp_after_max_ms.to_string(),
+            ),
+            ("log.cleanup.policy", self.log_cleanup_policy.clone()),
+        ]
+    }
+
+    /// The address to bind.
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, String> {
+        let (host, port) = split_host_port(&self.listeners)
+            .ok_or_else(|| format!("bad listener {}", self.listeners))?;
+        use std::net::ToSocketAddrs;
+        (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", self.listeners))
+    }
+
+    /// The host and port clients are told to use.
+    pub fn advertised(&self, bound: std::net::SocketAddr) -> (String, i32) {
+        self.advertised_listeners
+            .as_deref()
+            .and_then(split_host_port)
+            .map(|(h, p)| (h, p as i32))
+            .unwrap_or_else(|| (bound.ip().to_string(), bound.port() as i32))
+    }
+
+    /// The topic-level defaults these broker properties imply.
+    pub fn log_defaults(&self) -> LogConfig {
+        let retention_ms = self
+            .log_retention_ms
+            .or(self.log_retention_minutes.map(|m| m.saturating_mul(60_000)))
+            .unwrap_or(self.log_retention_hours.saturating_mul(3_600_000));
+        LogConfig {
+            segment_bytes: self.log_segment_bytes.max(1) as u64,
+            segment_ms: self
+                .log_roll_ms
+                .unwrap_or(self.log_roll_hours.saturating_mul(3_600_000)),
+            segment_index_bytes: self.log_index_size_max_bytes.max(4) as u64,
+            index_interval_bytes: self.log_index_interval_bytes.max(0) as u64,
+            retention_ms,
+            retention_bytes: self.log_retention_bytes,
+            max_message_bytes: self.message_max_bytes,
+            message_timestamp_type: if self.log_message_timestamp_type == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            message_timestamp_before_max_ms: self.log_message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms: self.log_message_timestamp_after_max_ms,
+            cleanup_policy: self.log_cleanup_policy.clone(),
+            other_overrides: Default::default(),
+        }
+    }
+}
+
+fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let s = s.split(',').next()?.trim();
+    let s = s.split_once("://").map(|(_, rest)| rest).unwrap_or(s);
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    Some((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(BrokerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let c = BrokerConfig {
+            num_partitions: 0,
+            listeners: "nonsense".into(),
+            ..Default::default()
+        };
+        let errs = c.validate().unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|p| p.key).collect();
+        assert!(keys.contains(&"num.partitions"));
+        assert!(keys.contains(&"listeners"));
+    }
+
+    #[test]
+    fn listener_forms() {
+        assert_eq!(
+            split_host_port("PLAINTEXT://127.0.0.1:9092"),
+            Some(("127.0.0.1".into(), 9092))
+        );
+        assert_eq!(split_host_port(":9093"), Some(("0.0.0.0".into(), 9093)));
+        assert_eq!(split_host_port("localhost"), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! One client connection: length-prefixed frames in, responses out in request order.
+//!
+//! Requests of one connection are handled one at a time, in order, as Kafka does (it
+//! mutes a channel while a request is in flight); that keeps an idempotent producer's
+//! pipelined batches in sequence. Reading the next frame and writing earlier responses
+//! overlap with handling.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatch::handle_frame;
+use crate::state::BrokerState;
+
+/// Responses that may wait for the socket before handling pauses.
+const RESPONSE_QUEUE: usize = 16;
+
+/// Serves one connection until the peer closes it, sends something unparseable, or the
+/// node shuts down. Never panics on input.
+pub async fn serve(
+    stream: TcpStream,
+    state: Arc<BrokerState>,
+    request_bytes: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
+    let writer = tokio::spawn(async move {
+        let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+        while let Some(first) = rx.recv().await {
+            if wr.write_all(&first).await.is_err() {
+                return;
+            }
+            // Coalesce whatever else is ready into one flush.
+            while let Ok(more) = rx.try_recv() {
+                if wr.write_all(&more).await.is_err() {
+                    return;
+                }
+            }
+            if wr.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let max_frame = state.config.socket_request_max_bytes.max(0) as usize;
+    let total_permits = state.config.queued_max_request_bytes.max(1) as usize;
+    loop {
+        let mut len_buf = [0u8; 4];
+        let read = tokio::select! {
+            r = rd.read_exact(&mut len_buf) => r,
+            _ = shutdown.cancelled() => break,
+        };
+        if read.is_err() {
+            break;
+        }
+        let len = i32::from_be_bytes(len_buf);
+        if len < 0 || len as usize > max_frame {
+            tracing::info!(
+                ?peer,
+                len,
+                max_frame,
+                "closing connection: request size out of bounds"
+            );
+            break;
+        }
+        let len = len as usize;
+        // Bound the bytes held by requests being read or handled across all connections.
+        let permits = len.clamp(1, total_permits) as u32;
+        let Ok(_permit) = request_bytes.clone().acquire_many_owned(permits).await else {
+            break;
+        };
+        let mut frame = BytesMut::zeroed(len);
+        if rd.read_exact(&mut frame).await.is_err() {
+            tracing::debug!(?peer, "connection closed mid-frame");
+            break;
+        }
+        match handle_frame(&state, frame.freeze()).await {
+            Ok(Some(resp)) => {
+                if tx.send(resp).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(?peer, error = %e, "closing connection");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}

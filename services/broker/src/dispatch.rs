@@ -1,0 +1,301 @@
+//! Routes one decoded request frame to its handler and encodes the answer.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::handlers;
+use crate::state::BrokerState;
+
+/// The APIs this broker implements with the version range each handler implements.
+/// ApiVersions advertises exactly this table; a version outside it is refused.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The advertised range of `key`, if it is implemented.
+pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, lo, hi)| (*lo, *hi))
+}
+
+/// Who sent a request and how, for handlers that answer differently by version.
+pub struct RequestContext {
+    pub api_version: i16,
+}
+
+/// Why a frame gets no answer and its connection is closed, as Kafka does for
+/// requests it cannot parse.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame too short for a request header")]
+    Short,
+    #[error("unknown api key {0}")]
+    UnknownApiKey(i16),
+    #[error("unsupported version {1} of {0:?}")]
+    UnsupportedVersion(ApiKey, i16),
+    #[error("cannot decode {0:?} v{1}: {2}")]
+    Decode(ApiKey, i16, String),
+    #[error("cannot encode response: {0}")]
+    Encode(String),
+}
+
+/// A request frame decoded far enough to route it.
+#[derive(Debug)]
+pub enum Decoded {
+    /// A request of an API and version this broker implements.
+    Request {
+        key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        header: RequestHeader,
+        body: RequestKind,
+    },
+    /// An ApiVersions request of a version we do not speak: Kafka answers it with v0 and
+    /// UNSUPPORTED_VERSION so the client can pick a version both sides know.
+    UnsupportedApiVersions { correlation_id: i32 },
+}
+
+/// Decodes one request frame (without its length prefix). Pure: no I/O and no state,
+/// so it is what the request fuzz target drives. Any error means the connection is
+/// closed without an answer, as Kafka does for requests it cannot parse.
+pub fn decode_frame(frame: Bytes) -> Result<Decoded, FrameError> {
+    if frame.len() < 8 {
+        return Err(FrameError::Short);
+    }
+    let raw_key = (&frame[0..2]).get_i16();
+    let version = (&frame[2..4]).get_i16();
+    let correlation_id = (&frame[4..8]).get_i32();
+    let key = ApiKey::try_from(raw_key).map_err(|_| FrameError::UnknownApiKey(raw_key))?;
+    let Some((lo, hi)) = supported_range(key) else {
+        return Err(FrameError::UnknownApiKey(raw_key));
+    };
+    if version < lo || version > hi {
+        if key == ApiKey::ApiVersions {
+            return Ok(Decoded::UnsupportedApiVersions { correlation_id });
+        }
+        return Err(FrameError::UnsupportedVersion(key, version));
+    }
+    let mut buf = frame;
+    let header = RequestHeader::decode(&mut buf, key.request_header_version(version))
+        .map_err(|e| FrameError::Decode(key, version, e.to_string()))?;
+    let body = RequestKind::decode(key, &mut buf, version)
+        .map_err(|e| FrameError::Decode(key, version, e.to_string()))?;
+    Ok(Decoded::Request {
+        key,
+        version,
+        correlation_id,
+        header,
+        body,
+    })
+}
+
+/// Handles one request frame (without its length prefix). Returns the response frame
+/// (with its length prefix), or `None` when Kafka sends none (acks=0 produce).
+pub async fn handle_frame(state: &BrokerState, frame: Bytes) -> Result<Option<Bytes>, FrameError> {
+    let (key, version, correlation_id, header, body) = match decode_frame(frame)? {
+        Decoded::UnsupportedApiVersions { correlation_id } => {
+            let resp = handlers::api_versions::unsupported();
+            return encode(ApiKey::ApiVersions, 0, correlation_id, &resp).map(Some);
+        }
+        Decoded::Request {
+            key,
+            version,
+            correlation_id,
+            header,
+            body,
+        } => (key, version, correlation_id, header, body),
+    };
+    tracing::trace!(?key, version, client_id = ?header.client_id, "request");
+    let ctx = RequestContext {
+        api_version: version,
+    };
+    macro_rules! answer {
+        ($handler:path, $req:expr) => {{
+            let resp = $handler(state, &ctx, $req).await;
+            encode(key, version, correlation_id, &resp).map(Some)
+        }};
+    }
+    match body {
+        RequestKind::ApiVersions(r) => answer!(handlers::api_versions::handle, r),
+        RequestKind::Metadata(r) => answer!(handlers::metadata::handle, r),
+        RequestKind::Produce(r) => {
+            let acks = r.acks;
+            let resp = handlers::produce::handle(state, &ctx, r).await;
+            if acks == 0 {
+                Ok(None)
+            } else {
+                encode(key, version, correlation_id, &resp).map(Some)
+            }
+        }
+        RequestKind::Fetch(r) => answer!(handlers::fetch::handle, r),
+        RequestKind::ListOffsets(r) => answer!(handlers::list_offsets::handle, r),
+        RequestKind::CreateTopics(r) => answer!(handlers::create_topics::handle, r),
+        RequestKind::DeleteTopics(r) => answer!(handlers::delete_topics::handle, r),
+        RequestKind::DeleteRecords(r) => answer!(handlers::delete_records::handle, r),
+        RequestKind::InitProducerId(r) => answer!(handlers::init_producer_id::handle, r),
+        RequestKind::DescribeConfigs(r) => answer!(handlers::describe_configs::handle, r),
+        RequestKind::AlterConfigs(r) => answer!(handlers::alter_configs::handle, r),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            answer!(handlers::incremental_alter_configs::handle, r)
+        }
+        RequestKind::CreatePartitions(r) => answer!(handlers::create_partitions::handle, r),
+        RequestKind::DescribeCluster(r) => answer!(handlers::describe_cluster::handle, r),
+        _ => Err(FrameError::UnknownApiKey(key as i16)),
+    }
+}
+
+/// Encodes a response frame: length prefix, response header, body.
+pub fn encode<R: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+) -> Result<Bytes, FrameError> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = key.response_header_version(version);
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| body.compute_size(version).map(|b| h + b))
+        .map_err(|e| FrameError::Encode(e.to_string()))?;
+    let mut out = BytesMut::with_capacity(4 + size);
+    out.put_i32(size as i32);
+    header
+        .encode(&mut out, header_version)
+        .and_then(|_| body.encode(&mut out, version))
+        .map_err(|e| FrameError::Encode(e.to_string()))?;
+    Ok(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    /// Advertising a version the codec cannot speak would be a bug.
+    #[test]
+    fn advertised_ranges_are_within_the_codec() {
+        fn codec_range(key: ApiKey) -> (i16, i16) {
+            let r = key.valid_versions();
+            (r.min, r.max)
+        }
+        for (key, lo, hi) in SUPPORTED_APIS {
+            let (clo, chi) = codec_range(*key);
+            assert!(
+                *lo >= clo && *hi <= chi,
+                "{key:?} {lo}..{hi} vs {clo}..{chi}"
+            );
+        }
+        assert_eq!(ProduceRequest::VERSIONS.max, 13);
+    }
+}
+
+#[cfg(test)]
+mod handled_tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+
+    fn default_request(key: ApiKey) -> RequestKind {
+        match key {
+            ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(1)),
+            ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default()),
+            ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default()),
+            ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default()),
+            ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
+            ApiKey::CreateTopics => RequestKind::CreateTopics(CreateTopicsRequest::default()),
+            ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default()),
+            ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default()),
+            ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
+            ApiKey::DescribeConfigs => {
+                RequestKind::DescribeConfigs(DescribeConfigsRequest::default())
+            }
+            ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default()),
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default())
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default())
+            }
+            ApiKey::DescribeCluster => RequestKind::DescribeCluster(
+                DescribeClusterRequest::default().with_endpoint_type(1),
+            ),
+            other => panic!("no default request for {other:?}"),
+        }
+    }
+
+    /// Advertising a version no handler answers would be a bug: every advertised
+    /// (key, version) pair must decode, reach its handler and encode an answer.
+    #[tokio::test]
+    async fn every_advertised_version_is_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap();
+        for (key, lo, hi) in SUPPORTED_APIS {
+            for version in *lo..=*hi {
+                let header = RequestHeader::default()
+                    .with_request_api_key(*key as i16)
+                    .with_request_api_version(version)
+                    .with_correlation_id(7);
+                let mut buf = BytesMut::new();
+                header
+                    .encode(&mut buf, key.request_header_version(version))
+                    .unwrap();
+                default_request(*key).encode(&mut buf, version).unwrap();
+                let resp = handle_frame(&state, buf.freeze())
+                    .await
+                    .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
+                let resp = resp.unwrap_or_else(|| panic!("{key:?} v{version}: no answer"));
+                assert_eq!(&resp[4..8], &7i32.to_be_bytes(), "{key:?} v{version}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_key_and_version_close_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            log_dirs: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i16(9999);
+        frame.put_i16(0);
+        frame.put_i32(1);
+        frame.put_i16(-1);
+        assert!(handle_frame(&state, frame.freeze()).await.is_err());
+        let mut frame = BytesMut::new();
+        frame.put_i16(ApiKey::Metadata as i16);
+        frame.put_i16(99);
+        frame.put_i32(1);
+        frame.put_i16(-1);
+        assert!(handle_frame(&state, frame.freeze()).await.is_err());
+        // ApiVersions at an unknown version is answered with UNSUPPORTED_VERSION (35).
+        let mut frame = BytesMut::new();
+        frame.put_i16(ApiKey::ApiVersions as i16);
+        frame.put_i16(99);
+        frame.put_i32(5);
+        frame.put_i16(-1);
+        let resp = handle_frame(&state, frame.freeze()).await.unwrap().unwrap();
+        assert_eq!(&resp[4..8], &5i32.to_be_bytes());
+        assert_eq!(&resp[8..10], &35i16.to_be_bytes());
+    }
+}

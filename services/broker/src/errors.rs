@@ -1,0 +1,43 @@
+//! The one place that maps domain errors to Kafka error codes.
+
+use kafka_protocol::ResponseError;
+use strata_log::LogError;
+use strata_metadata::ControllerError;
+
+/// Kafka error code and message for a log error.
+pub fn log_error(e: &LogError) -> (i16, String) {
+    let err = match e {
+        LogError::CorruptRecord(_) => ResponseError::CorruptMessage,
+        LogError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        LogError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
+        LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+        LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Io(_) => ResponseError::KafkaStorageError,
+        #[allow(unreachable_patterns)]
+        _ => ResponseError::UnknownServerError,
+    };
+    if matches!(err, ResponseError::KafkaStorageError) {
+        tracing::error!(error = %e, "storage error");
+    }
+    (err.code(), e.to_string())
+}
+
+/// Kafka error code and message for a controller (admin) error.
+pub fn controller_error(e: &ControllerError) -> (i16, String) {
+    let err = match e {
+        ControllerError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        ControllerError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+        ControllerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        ControllerError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        ControllerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        #[allow(unreachable_patterns)]
+        _ => ResponseError::UnknownServerError,
+    };
+    (err.code(), e.to_string())
+}

@@ -1,0 +1,51 @@
+//! CreatePartitions: grow a topic's partition count.
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+
+use super::create_topics::admin_error;
+use super::str_bytes;
+use crate::dispatch::RequestContext;
+use crate::state::BrokerState;
+
+pub async fn handle(
+    state: &BrokerState,
+    _ctx: &RequestContext,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.to_string();
+            let current = state
+                .image()
+                .topic(&name)
+                .map(|x| x.partitions.len() as i32)
+                .unwrap_or(0);
+            let assignments = t
+                .assignments
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    (
+                        current + i as i32,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
+                .collect();
+            let result = CreatePartitionsTopicResult::default().with_name(t.name);
+            match state.create_partitions(&name, t.count, assignments, req.validate_only) {
+                Ok(()) => result,
+                Err(e) => {
+                    let (code, msg) = admin_error(&e);
+                    result
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(msg)))
+                }
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

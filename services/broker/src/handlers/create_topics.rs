@@ -1,0 +1,124 @@
+//! CreateTopics, with per-topic configs and `validate_only`.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::ResponseError;
+use strata_metadata::CreateTopicSpec;
+
+use super::str_bytes;
+use crate::dispatch::RequestContext;
+use crate::errors;
+use crate::state::{AdminError, BrokerState};
+
+/// Kafka's DescribeConfigs/CreateTopics config sources.
+pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+pub const SOURCE_STATIC_BROKER: i8 = 4;
+pub const SOURCE_DEFAULT: i8 = 5;
+
+pub async fn handle(
+    state: &BrokerState,
+    _ctx: &RequestContext,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let duplicates: std::collections::HashSet<String> = req
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.to_string()))
+        .map(|t| t.name.to_string())
+        .collect();
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.to_string();
+        let result = CreatableTopicResult::default()
+            .with_name(t.name.clone())
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
+        if duplicates.contains(&name) {
+            results.push(
+                result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "Create topics request from client contains multiple entries for the topic {name}"
+                    )))),
+            );
+            continue;
+        }
+        let mut configs = BTreeMap::new();
+        for c in &t.configs {
+            if let Some(v) = &c.value {
+                configs.insert(c.name.to_string(), v.to_string());
+            }
+        }
+        let spec = CreateTopicSpec {
+            name: name.clone(),
+            num_partitions: t.num_partitions,
+            replication_factor: t.replication_factor,
+            assignments: t
+                .assignments
+                .iter()
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
+                .collect(),
+            configs,
+        };
+        match state.create_topic(spec, req.validate_only) {
+            Ok(created) => {
+                let effective = state
+                    .log_defaults()
+                    .with_overrides(&created.overrides)
+                    .map(|c| c.describe())
+                    .unwrap_or_default();
+                let configs = effective
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let source = if created.overrides.contains_key(k) {
+                            SOURCE_DYNAMIC_TOPIC
+                        } else {
+                            SOURCE_DEFAULT
+                        };
+                        CreatableTopicConfigs::default()
+                            .with_name(str_bytes(k))
+                            .with_value(Some(str_bytes(v)))
+                            .with_config_source(source)
+                    })
+                    .collect();
+                results.push(
+                    result
+                        .with_topic_id(created.id)
+                        .with_num_partitions(created.num_partitions)
+                        .with_replication_factor(created.replication_factor)
+                        .with_configs(Some(configs)),
+                );
+            }
+            Err(e) => {
+                let (code, msg) = admin_error(&e);
+                results.push(
+                    result
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(msg))),
+                );
+            }
+        }
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+/// Kafka code and message for an admin failure.
+pub fn admin_error(e: &AdminError) -> (i16, String) {
+    match e {
+        AdminError::Controller(c) => errors::controller_error(c),
+        other => {
+            tracing::error!(error = %other, "admin operation failed");
+            (ResponseError::KafkaStorageError.code(), other.to_string())
+        }
+    }
+}

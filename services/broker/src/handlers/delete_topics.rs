@@ -1,0 +1,60 @@
+//! DeleteTopics, by name or (v6+) by topic id.
+
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+use kafka_protocol::ResponseError;
+
+use super::create_topics::admin_error;
+use super::{str_bytes, topic_name};
+use crate::dispatch::RequestContext;
+use crate::state::BrokerState;
+
+pub async fn handle(
+    state: &BrokerState,
+    ctx: &RequestContext,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let image = state.image();
+    // (name if known, id if given)
+    let targets: Vec<(Option<String>, uuid::Uuid)> = if ctx.api_version >= 6 {
+        req.topics
+            .iter()
+            .map(|t| match &t.name {
+                Some(n) => (Some(n.to_string()), t.topic_id),
+                None => (
+                    image.topic_by_id(&t.topic_id).map(|x| x.name.clone()),
+                    t.topic_id,
+                ),
+            })
+            .collect()
+    } else {
+        req.topic_names
+            .iter()
+            .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+            .collect()
+    };
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let result = DeletableTopicResult::default()
+                .with_name(name.clone().map(topic_name))
+                .with_topic_id(id);
+            let Some(name) = name else {
+                return result.with_error_code(ResponseError::UnknownTopicId.code());
+            };
+            if !state.config.delete_topic_enable {
+                return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
+            }
+            match state.delete_topic(&name) {
+                Ok(real_id) => result.with_topic_id(real_id),
+                Err(e) => {
+                    let (code, msg) = admin_error(&e);
+                    result
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(msg)))
+                }
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

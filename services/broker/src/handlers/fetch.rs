@@ -1,0 +1,143 @@
+//! Fetch: whole batches from the local log, long-polling on max_wait_ms/min_bytes.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use crate::dispatch::RequestContext;
+use crate::errors;
+use crate::state::BrokerState;
+
+/// One requested partition, resolved once per request.
+struct Wanted {
+    topic_index: usize,
+    name: Option<String>,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+}
+
+pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let image = state.image();
+    let by_id = ctx.api_version >= 13;
+    let mut topics: Vec<(kafka_protocol::messages::TopicName, Uuid)> = Vec::new();
+    let mut wanted = Vec::new();
+    for t in &req.topics {
+        let name = if by_id {
+            image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
+        } else {
+            Some(t.topic.to_string())
+        };
+        topics.push((t.topic.clone(), t.topic_id));
+        for p in &t.partitions {
+            wanted.push(Wanted {
+                topic_index: topics.len() - 1,
+                name: name.clone(),
+                partition: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes.max(0) as usize,
+            });
+        }
+    }
+    let max_total = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let mut appended = state.replicas.subscribe_appends();
+    let results = loop {
+        appended.borrow_and_update();
+        let (results, bytes, any_error) = read_all(state, &wanted, max_total, by_id);
+        if bytes >= min_bytes || any_error || Instant::now() >= deadline {
+            break results;
+        }
+        let woke = tokio::time::timeout_at(deadline.into(), appended.changed()).await;
+        if !matches!(woke, Ok(Ok(()))) {
+            // Deadline (or no more appends possible): answer with what there is.
+            let (results, _, _) = read_all(state, &wanted, max_total, by_id);
+            break results;
+        }
+    };
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .into_iter()
+        .map(|(name, id)| {
+            FetchableTopicResponse::default()
+                .with_topic(if by_id { Default::default() } else { name })
+                .with_topic_id(id)
+        })
+        .collect();
+    for (w, data) in wanted.iter().zip(results) {
+        if let Some(t) = responses.get_mut(w.topic_index) {
+            t.partitions.push(data);
+        }
+    }
+    FetchResponse::default().with_responses(responses)
+}
+
+/// Reads every wanted partition once. Returns the partition data, the bytes read, and
+/// whether any partition answered with an error (which ends a long poll at once).
+fn read_all(
+    state: &BrokerState,
+    wanted: &[Wanted],
+    max_total: usize,
+    by_id: bool,
+) -> (Vec<PartitionData>, usize, bool) {
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut total = 0usize;
+    let mut any_error = false;
+    for w in wanted {
+        let base = PartitionData::default()
+            .with_partition_index(w.partition)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_records(Some(Bytes::new()));
+        let Some(name) = w.name.as_deref() else {
+            any_error = true;
+            out.push(base.with_error_code(ResponseError::UnknownTopicId.code()));
+            continue;
+        };
+        let Some(partition) = state.partition(name, w.partition) else {
+            any_error = true;
+            let code = if by_id {
+                ResponseError::UnknownTopicId.code()
+            } else {
+                ResponseError::UnknownTopicOrPartition.code()
+            };
+            out.push(base.with_error_code(code));
+            continue;
+        };
+        let budget = w.max_bytes.min(max_total.saturating_sub(total));
+        // KIP-74: the first batch of the first partition with data is returned even if
+        // it exceeds the limits, so a consumer can always make progress.
+        let min_one = total == 0;
+        match partition.read(w.offset, budget, min_one) {
+            Ok(data) => {
+                total += data.records.len();
+                out.push(
+                    base.with_high_watermark(data.high_watermark)
+                        .with_last_stable_offset(data.high_watermark)
+                        .with_log_start_offset(data.log_start_offset)
+                        .with_records(Some(data.records)),
+                );
+            }
+            Err(e) => {
+                any_error = true;
+                let (code, _) = errors::log_error(&e);
+                out.push(
+                    base.with_error_code(code)
+                        .with_high_watermark(partition.high_watermark())
+                        .with_last_stable_offset(partition.high_watermark())
+                        .with_log_start_offset(partition.log_start_offset()),
+                );
+            }
+        }
+    }
+    (out, total, any_error)
+}

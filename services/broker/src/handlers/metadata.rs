@@ -1,0 +1,117 @@
+//! Metadata: brokers, topics, partitions and leaders, with auto-creation.
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::ResponseError;
+use strata_metadata::{CreateTopicSpec, MetadataImage, TopicImage};
+
+use super::{str_bytes, topic_name};
+use crate::dispatch::RequestContext;
+use crate::errors;
+use crate::state::{AdminError, BrokerState};
+
+pub async fn handle(
+    state: &BrokerState,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+) -> MetadataResponse {
+    let image = state.image();
+    let mut topics = Vec::new();
+    match req.topics {
+        // v0: an empty list means all topics; v1+: null means all.
+        None => all_topics(&image, &mut topics),
+        Some(list) if list.is_empty() && ctx.api_version == 0 => all_topics(&image, &mut topics),
+        Some(list) => {
+            let may_create = ctx.api_version < 4 || req.allow_auto_topic_creation;
+            for t in list {
+                let name = match &t.name {
+                    Some(n) => n.to_string(),
+                    None => match image.topic_by_id(&t.topic_id) {
+                        Some(topic) => topic.name.clone(),
+                        None => {
+                            topics.push(
+                                MetadataResponseTopic::default()
+                                    .with_topic_id(t.topic_id)
+                                    .with_error_code(ResponseError::UnknownTopicId.code()),
+                            );
+                            continue;
+                        }
+                    },
+                };
+                topics.push(describe_or_create(state, &name, may_create));
+            }
+        }
+    }
+    let (host, port) = &state.advertised;
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(state.node_id))
+            .with_host(str_bytes(host.clone()))
+            .with_port(*port)])
+        .with_cluster_id(Some(str_bytes(state.cluster_id.clone())))
+        .with_controller_id(BrokerId(state.node_id))
+        .with_topics(topics)
+}
+
+fn all_topics(image: &MetadataImage, out: &mut Vec<MetadataResponseTopic>) {
+    out.extend(image.topics().map(describe));
+}
+
+fn describe_or_create(state: &BrokerState, name: &str, may_create: bool) -> MetadataResponseTopic {
+    let unknown = |code: i16| {
+        MetadataResponseTopic::default()
+            .with_name(Some(topic_name(name)))
+            .with_error_code(code)
+    };
+    if let Some(t) = state.image().topic(name) {
+        return describe(t);
+    }
+    if !(may_create && state.config.auto_create_topics_enable) {
+        if let Err(e) = strata_metadata::controller::validate_topic_name(name) {
+            return unknown(errors::controller_error(&e).0);
+        }
+        return unknown(ResponseError::UnknownTopicOrPartition.code());
+    }
+    let spec = CreateTopicSpec {
+        name: name.to_string(),
+        num_partitions: -1,
+        replication_factor: -1,
+        assignments: Default::default(),
+        configs: Default::default(),
+    };
+    match state.create_topic(spec, false) {
+        Ok(_) => {}
+        Err(AdminError::Controller(strata_metadata::ControllerError::TopicAlreadyExists(_))) => {}
+        Err(AdminError::Controller(e)) => return unknown(errors::controller_error(&e).0),
+        Err(e) => {
+            tracing::error!(topic = name, error = %e, "auto-creation failed");
+            return unknown(ResponseError::UnknownServerError.code());
+        }
+    }
+    match state.image().topic(name) {
+        Some(t) => describe(t),
+        None => unknown(ResponseError::LeaderNotAvailable.code()),
+    }
+}
+
+fn describe(t: &TopicImage) -> MetadataResponseTopic {
+    let partitions = t
+        .partitions
+        .values()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
+                .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(t.name.clone())))
+        .with_topic_id(t.id)
+        .with_is_internal(t.name.starts_with("__"))
+        .with_partitions(partitions)
+}

@@ -1,0 +1,19 @@
+//! The Kafka listener of a Strata node: framing, request routing, and one handler per
+//! Kafka API key.
+//!
+//! This is the only crate that speaks the Kafka wire protocol (through the
+//! `kafka-protocol` crate). Below it, `strata-replication`, `strata-metadata` and
+//! `strata-log` take domain types; nothing below may import this crate.
+
+mod config;
+mod config_types;
+mod connection;
+mod dispatch;
+mod errors;
+mod handlers;
+mod server;
+mod state;
+
+pub use config::{BrokerConfig, ConfigProblem};
+pub use dispatch::{decode_frame, Decoded, FrameError, SUPPORTED_APIS};
+pub use server::{Broker, BrokerError};

@@ -1,0 +1,163 @@
+//! The listener and the node's background tasks, with ordered shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::state::{now_ms, AdminError, BrokerState};
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad listener: {0}")]
+    Listener(String),
+    #[error("cannot open the data directory: {0}")]
+    Open(#[from] AdminError),
+}
+
+/// A running broker: bound, recovered, ready to serve.
+pub struct Broker {
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+}
+
+impl Broker {
+    /// Binds the listener and opens (recovering) the metadata and partition logs.
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        let addr = config.listen_addr().map_err(BrokerError::Listener)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| BrokerError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let bound = listener.local_addr().map_err(|source| BrokerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let advertised = config.advertised(bound);
+        let state = tokio::task::spawn_blocking(move || BrokerState::open(config, advertised))
+            .await
+            .map_err(|e| BrokerError::Listener(format!("start-up task failed: {e}")))??;
+        Ok(Broker {
+            listener,
+            state: Arc::new(state),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.state.cluster_id
+    }
+
+    /// Serves until `shutdown` is cancelled; then stops accepting, gives open
+    /// connections a few seconds to finish, and closes every log cleanly (flush,
+    /// producer-state snapshot, recovery point) before returning.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let state = self.state;
+        let mut tasks = JoinSet::new();
+        let conn_shutdown = shutdown.child_token();
+        tasks.spawn(housekeeping(state.clone(), conn_shutdown.clone()));
+        let connections = Arc::new(Semaphore::new(state.config.max_connections.max(1) as usize));
+        let request_bytes = Arc::new(Semaphore::new(
+            state.config.queued_max_request_bytes.max(1) as usize
+        ));
+        loop {
+            let accepted = tokio::select! {
+                a = self.listener.accept() => a,
+                _ = shutdown.cancelled() => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = connections.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "max.connections reached; closing new connection");
+                drop(stream);
+                continue;
+            };
+            let state = state.clone();
+            let request_bytes = request_bytes.clone();
+            let token = conn_shutdown.clone();
+            tasks.spawn(async move {
+                connection::serve(stream, state, request_bytes, token).await;
+                drop(slot);
+            });
+            // Reap finished connection tasks so the set stays small.
+            while tasks.try_join_next().is_some() {}
+        }
+        drop(self.listener);
+        conn_shutdown.cancel();
+        let drained = tokio::time::timeout(Duration::from_secs(5), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections did not finish in time; aborting them");
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let closing = state.clone();
+        let _ = tokio::task::spawn_blocking(move || closing.replicas.close_all()).await;
+        tracing::info!("logs closed cleanly");
+    }
+}
+
+/// Retention, time-based rolls and recovery-point checkpoints. Each round finishes
+/// before the next is scheduled, so rounds never overlap.
+async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
+    let retention_every = state.config.log_retention_check_interval_ms.max(1) as u64;
+    let flush_every = state.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64;
+    let tick = Duration::from_millis(retention_every.min(flush_every).min(1000));
+    let mut last_retention = std::time::Instant::now();
+    let mut last_flush = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let now = std::time::Instant::now();
+        let do_retention =
+            now.duration_since(last_retention) >= Duration::from_millis(retention_every);
+        let do_flush = now.duration_since(last_flush) >= Duration::from_millis(flush_every);
+        if !(do_retention || do_flush) {
+            continue;
+        }
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if do_retention {
+                s.replicas.enforce_retention(now_ms());
+            }
+            if do_flush {
+                s.replicas.flush_all();
+            }
+        })
+        .await;
+        if do_retention {
+            last_retention = now;
+        }
+        if do_flush {
+            last_flush = now;
+        }
+    }
+}

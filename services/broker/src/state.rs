@@ -1,0 +1,305 @@
+//! What every handler shares: the metadata image, the hosted partitions, and the admin
+//! operations that change both.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use strata_log::LogConfig;
+use strata_metadata::records::MetadataRecord;
+use strata_metadata::{
+    ControllerError, CreateTopicSpec, MetadataError, MetadataImage, MetadataStore, TopicImage,
+};
+use strata_replication::{Partition, ReplicaManager, ReplicationError, TopicPartition};
+use uuid::Uuid;
+
+use crate::config::BrokerConfig;
+
+/// Name of the metadata log directory inside the data directory (as in KRaft).
+const METADATA_DIR: &str = "__cluster_metadata-0";
+/// Producer ids are reserved from the metadata log in blocks of this size.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Why an admin operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+    #[error("metadata log: {0}")]
+    Metadata(#[from] MetadataError),
+    #[error("partition log: {0}")]
+    Replication(#[from] ReplicationError),
+}
+
+/// The state shared by every connection of one node.
+pub struct BrokerState {
+    pub config: BrokerConfig,
+    pub node_id: i32,
+    pub advertised: (String, i32),
+    pub cluster_id: String,
+    log_defaults: LogConfig,
+    metadata: Mutex<MetadataStore>,
+    image: RwLock<Arc<MetadataImage>>,
+    pub replicas: ReplicaManager,
+    producer_ids: Mutex<(i64, i64)>,
+}
+
+/// A topic as created (or as it would be, for `validate_only`).
+pub struct CreatedTopic {
+    pub id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub overrides: BTreeMap<String, String>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl BrokerState {
+    /// Opens the metadata log and every partition log it names, recovering both.
+    pub fn open(config: BrokerConfig, advertised: (String, i32)) -> Result<Self, AdminError> {
+        let data_dir = config.log_dirs.clone();
+        let replicas = ReplicaManager::new(&data_dir)?;
+        let mut store = MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id)?;
+        let register = strata_metadata::register_broker(
+            store.image(),
+            config.node_id,
+            &advertised.0,
+            advertised.1,
+            None,
+        )?;
+        if !register.is_empty() {
+            store.commit(register)?;
+        }
+        let image = Arc::new(store.image().clone());
+        let log_defaults = config.log_defaults();
+        let state = Self {
+            node_id: config.node_id,
+            cluster_id: store.cluster_id().to_string(),
+            advertised,
+            log_defaults,
+            metadata: Mutex::new(store),
+            image: RwLock::new(image.clone()),
+            replicas,
+            producer_ids: Mutex::new((0, 0)),
+            config,
+        };
+        let now = now_ms();
+        let mut keep = Vec::new();
+        for topic in image.topics() {
+            let cfg = state.log_config_for(topic);
+            for p in topic.partitions.keys() {
+                let tp = TopicPartition::new(topic.name.clone(), *p);
+                state
+                    .replicas
+                    .ensure_partition(&tp, *topic.id.as_bytes(), cfg.clone(), now)?;
+                keep.push(tp);
+            }
+        }
+        state.replicas.remove_strays(&keep)?;
+        Ok(state)
+    }
+
+    /// The current metadata image (cheap: an `Arc` clone).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.read().clone()
+    }
+
+    /// Broker defaults with the topic's overrides applied. Overrides were validated when
+    /// stored, so a failure here (a config written by a newer version) falls back to the
+    /// defaults and is logged.
+    pub fn log_config_for(&self, topic: &TopicImage) -> LogConfig {
+        match self.log_defaults.with_overrides(&topic.configs) {
+            Ok(c) => c,
+            Err(errs) => {
+                tracing::warn!(topic = %topic.name, ?errs, "ignoring invalid stored topic configs");
+                self.log_defaults.clone()
+            }
+        }
+    }
+
+    pub fn log_defaults(&self) -> &LogConfig {
+        &self.log_defaults
+    }
+
+    /// The partition as hosted here, if the topic and partition exist.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.replicas.get(&TopicPartition::new(topic, partition))
+    }
+
+    fn commit(
+        &self,
+        store: &mut MetadataStore,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Arc<MetadataImage>, AdminError> {
+        store.commit(records)?;
+        let image = Arc::new(store.image().clone());
+        *self.image.write() = image.clone();
+        Ok(image)
+    }
+
+    fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
+        let mut ids = image.broker_ids();
+        if ids.is_empty() {
+            ids.push(self.node_id);
+        }
+        ids
+    }
+
+    /// Creates a topic (or only checks that it could be, for `validate_only`) and opens
+    /// its partition logs. Durable on return.
+    pub fn create_topic(
+        &self,
+        spec: CreateTopicSpec,
+        validate_only: bool,
+    ) -> Result<CreatedTopic, AdminError> {
+        let mut store = self.metadata.lock();
+        let image = store.image().clone();
+        let brokers = self.brokers(&image);
+        let (id, records) = strata_metadata::create_topic(
+            &image,
+            &spec,
+            (
+                self.config.num_partitions,
+                self.config.default_replication_factor,
+            ),
+            &brokers,
+        )?;
+        let (num_partitions, replication_factor) = partition_shape(&records);
+        let created = CreatedTopic {
+            id,
+            num_partitions,
+            replication_factor,
+            overrides: spec.configs.clone(),
+        };
+        if validate_only {
+            return Ok(created);
+        }
+        let image = self.commit(&mut store, records)?;
+        drop(store);
+        if let Some(topic) = image.topic(&spec.name) {
+            self.open_partitions(topic)?;
+        }
+        Ok(created)
+    }
+
+    fn open_partitions(&self, topic: &TopicImage) -> Result<(), AdminError> {
+        let cfg = self.log_config_for(topic);
+        let now = now_ms();
+        for p in topic.partitions.keys() {
+            let tp = TopicPartition::new(topic.name.clone(), *p);
+            self.replicas
+                .ensure_partition(&tp, *topic.id.as_bytes(), cfg.clone(), now)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a topic and its logs. Durable on return.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+        let mut store = self.metadata.lock();
+        let image = store.image().clone();
+        let topic = image
+            .topic(name)
+            .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
+        let id = topic.id;
+        let partitions: Vec<i32> = topic.partitions.keys().copied().collect();
+        let records = strata_metadata::delete_topic(&image, name)?;
+        self.commit(&mut store, records)?;
+        drop(store);
+        for p in partitions {
+            self.replicas
+                .remove_partition(&TopicPartition::new(name, p))?;
+        }
+        Ok(id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: BTreeMap<i32, Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let mut store = self.metadata.lock();
+        let image = store.image().clone();
+        let brokers = self.brokers(&image);
+        let records =
+            strata_metadata::create_partitions(&image, name, count, &assignments, &brokers)?;
+        if validate_only {
+            return Ok(());
+        }
+        let image = self.commit(&mut store, records)?;
+        drop(store);
+        if let Some(topic) = image.topic(name) {
+            self.open_partitions(topic)?;
+        }
+        Ok(())
+    }
+
+    /// Changes a topic's config overrides and applies them to its open logs.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let mut store = self.metadata.lock();
+        let image = store.image().clone();
+        let records = strata_metadata::alter_topic_configs(&image, name, set, delete, replace_all)?;
+        if validate_only || records.is_empty() {
+            return Ok(());
+        }
+        let image = self.commit(&mut store, records)?;
+        drop(store);
+        if let Some(topic) = image.topic(name) {
+            let cfg = self.log_config_for(topic);
+            for p in topic.partitions.keys() {
+                if let Some(part) = self.partition(name, *p) {
+                    part.set_config(cfg.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A producer id never handed out before on this cluster (ids are reserved from the
+    /// metadata log in blocks, so a restart never reuses one).
+    pub fn next_producer_id(&self) -> Result<i64, AdminError> {
+        let mut ids = self.producer_ids.lock();
+        if ids.0 >= ids.1 {
+            let mut store = self.metadata.lock();
+            let image = store.image().clone();
+            let (first, records) = strata_metadata::allocate_producer_ids(
+                &image,
+                self.node_id,
+                PRODUCER_ID_BLOCK as u32,
+            );
+            self.commit(&mut store, records)?;
+            *ids = (first, first + PRODUCER_ID_BLOCK);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+}
+
+/// Partition count and replication factor of a topic's creation records.
+fn partition_shape(records: &[MetadataRecord]) -> (i32, i16) {
+    use strata_metadata::records::metadata_record::Record;
+    let mut count = 0;
+    let mut rf = 0;
+    for r in records {
+        if let Some(Record::Partition(p)) = &r.record {
+            count += 1;
+            rf = p.replicas.len() as i16;
+        }
+    }
+    (count, rf)
+}

@@ -1,0 +1,473 @@
+//! `strata perf produce|consume`: throughput and latency in the spirit of Kafka's
+//! kafka-producer-perf-test and kafka-consumer-perf-test.
+//!
+//! The producer pre-encodes one record batch per partition and re-sends it, so the
+//! figures measure the broker and the network, not client-side encoding.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::{Bytes, BytesMut};
+use clap::{Args, Subcommand};
+use hdrhistogram::Histogram;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rand::RngCore;
+use tokio::sync::mpsc;
+
+use crate::client::Client;
+
+#[derive(Args)]
+pub struct PerfArgs {
+    #[command(subcommand)]
+    command: PerfCommand,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Broker to talk to, host:port.
+    #[arg(long, env = "STRATA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap_server: String,
+    /// Topic to use (created with --partitions if missing).
+    #[arg(long)]
+    topic: String,
+    /// Number of records to send or read.
+    #[arg(long, default_value_t = 1_000_000)]
+    num_records: u64,
+}
+
+#[derive(Subcommand)]
+enum PerfCommand {
+    /// Produce records and report records/s, MB/s and latency percentiles.
+    Produce {
+        #[command(flatten)]
+        common: Common,
+        /// Bytes of value per record.
+        #[arg(long, default_value_t = 100)]
+        record_size: usize,
+        /// Acknowledgements: 0, 1 or -1 (all).
+        #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
+        acks: i16,
+        /// Bytes per record batch (records per batch = batch-size / record-size).
+        #[arg(long, default_value_t = 16_384)]
+        batch_size: usize,
+        /// Partitions to create the topic with if it does not exist.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Target records/s; -1 for as fast as possible.
+        #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+        throughput: i64,
+        /// Produce requests in flight at once.
+        #[arg(long, default_value_t = 5)]
+        max_in_flight: usize,
+    },
+    /// Read records from the earliest offset of every partition.
+    Consume {
+        #[command(flatten)]
+        common: Common,
+        /// Bytes per partition per fetch.
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        partition_fetch_bytes: i32,
+    },
+}
+
+pub async fn run(args: PerfArgs) -> Result<()> {
+    match args.command {
+        PerfCommand::Produce {
+            common,
+            record_size,
+            acks,
+            batch_size,
+            partitions,
+            throughput,
+            max_in_flight,
+        } => {
+            if !matches!(acks, -1..=1) {
+                bail!("--acks must be 0, 1 or -1");
+            }
+            produce(
+                common,
+                record_size,
+                acks,
+                batch_size,
+                partitions,
+                throughput,
+                max_in_flight.max(1),
+            )
+            .await
+        }
+        PerfCommand::Consume {
+            common,
+            partition_fetch_bytes,
+        } => consume(common, partition_fetch_bytes).await,
+    }
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// Partition indexes of `topic`, creating it with `partitions` if it does not exist.
+async fn partitions_of(c: &mut Client, topic: &str, create_with: i32) -> Result<Vec<i32>> {
+    let mv = c.version(ApiKey::Metadata, 12)?;
+    let req = |create: bool| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
+            ]))
+            .with_allow_auto_topic_creation(create)
+    };
+    let resp = c.call(&req(false), mv).await?;
+    let exists = resp.topics.first().is_some_and(|t| t.error_code == 0);
+    if !exists && create_with > 0 {
+        let cv = c.version(ApiKey::CreateTopics, 7)?;
+        let create = CreateTopicsRequest::default()
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(topic_name(topic))
+                .with_num_partitions(create_with)
+                .with_replication_factor(-1)])
+            .with_timeout_ms(30_000);
+        let r = c.call(&create, cv).await?;
+        if let Some(t) = r.topics.first() {
+            if t.error_code != 0 && t.error_code != 36 {
+                bail!("cannot create topic {topic}: error {}", t.error_code);
+            }
+        }
+    }
+    let resp = c.call(&req(false), mv).await?;
+    let t = resp.topics.first().context("no metadata for the topic")?;
+    if t.error_code != 0 {
+        bail!("topic {topic}: error {}", t.error_code);
+    }
+    let mut ps: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
+    ps.sort();
+    Ok(ps)
+}
+
+fn batch(records: usize, record_size: usize) -> Result<Bytes> {
+    let mut value = vec![0u8; record_size];
+    rand::rng().fill_bytes(&mut value);
+    let value = Bytes::from(value);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let recs: Vec<Record> = (0..records)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now,
+            key: None,
+            value: Some(value.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &recs,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )?;
+    Ok(buf.freeze())
+}
+
+struct Stats {
+    start: Instant,
+    records: u64,
+    bytes: u64,
+    latency_us: Histogram<u64>,
+    window_start: Instant,
+    window_records: u64,
+    window_bytes: u64,
+    window_latency: Histogram<u64>,
+}
+
+impl Stats {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            start: Instant::now(),
+            records: 0,
+            bytes: 0,
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            window_start: Instant::now(),
+            window_records: 0,
+            window_bytes: 0,
+            window_latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        })
+    }
+
+    fn record(&mut self, records: u64, bytes: u64, latency: Option<Duration>) {
+        self.records += records;
+        self.bytes += bytes;
+        self.window_records += records;
+        self.window_bytes += bytes;
+        if let Some(l) = latency {
+            let us = (l.as_micros() as u64).clamp(1, 60_000_000);
+            let _ = self.latency_us.record_n(us, records);
+            let _ = self.window_latency.record_n(us, records);
+        }
+        if self.window_start.elapsed() >= Duration::from_secs(5) {
+            let secs = self.window_start.elapsed().as_secs_f64();
+            println!(
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
+                self.window_records,
+                self.window_records as f64 / secs,
+                self.window_bytes as f64 / secs / 1e6,
+                self.window_latency.mean() / 1000.0,
+                self.window_latency.max() as f64 / 1000.0
+            );
+            self.window_start = Instant::now();
+            self.window_records = 0;
+            self.window_bytes = 0;
+            self.window_latency.reset();
+        }
+    }
+
+    fn summary(&self, acks: i16) {
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        if acks == 0 {
+            println!(
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec), latency not measured with acks=0.",
+                self.records,
+                self.records as f64 / secs,
+                self.bytes as f64 / secs / 1e6
+            );
+        } else {
+            println!(
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {:.2} ms 50th, {:.2} ms 99th, {:.2} ms 99.9th.",
+                self.records,
+                self.records as f64 / secs,
+                self.bytes as f64 / secs / 1e6,
+                self.latency_us.mean() / 1000.0,
+                self.latency_us.max() as f64 / 1000.0,
+                ms(0.5),
+                ms(0.99),
+                ms(0.999)
+            );
+        }
+    }
+}
+
+async fn produce(
+    common: Common,
+    record_size: usize,
+    acks: i16,
+    batch_size: usize,
+    create_partitions: i32,
+    throughput: i64,
+    max_in_flight: usize,
+) -> Result<()> {
+    let mut c = Client::connect(&common.bootstrap_server).await?;
+    let partitions = partitions_of(&mut c, &common.topic, create_partitions).await?;
+    let version = c.version(ApiKey::Produce, 12)?;
+    let per_batch = (batch_size / record_size.max(1)).max(1);
+    let template = batch(per_batch, record_size)?;
+    let Client { mut tx, mut rx, .. } = c;
+    // (send time, records, bytes) of each request in flight, in order.
+    let (inflight_tx, mut inflight_rx) = mpsc::channel::<(Instant, u64, u64)>(max_in_flight);
+    let reader = tokio::spawn(async move {
+        let mut stats = Stats::new()?;
+        while let Some((sent, records, bytes)) = inflight_rx.recv().await {
+            if acks == 0 {
+                stats.record(records, bytes, None);
+                continue;
+            }
+            let resp = rx.recv::<ProduceRequest>(version).await?;
+            for t in &resp.responses {
+                for p in &t.partition_responses {
+                    if p.error_code != 0 {
+                        bail!(
+                            "produce to partition {} failed with error {} {}",
+                            p.index,
+                            p.error_code,
+                            p.error_message.as_ref().map(|m| m.as_str()).unwrap_or("")
+                        );
+                    }
+                }
+            }
+            stats.record(records, bytes, Some(sent.elapsed()));
+        }
+        stats.summary(acks);
+        anyhow::Ok(())
+    });
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    let mut next_partition = 0usize;
+    while sent < common.num_records {
+        let remaining = common.num_records - sent;
+        let (payload, n) = if remaining as usize >= per_batch {
+            (template.clone(), per_batch as u64)
+        } else {
+            (batch(remaining as usize, record_size)?, remaining)
+        };
+        if throughput > 0 {
+            let due = Duration::from_secs_f64(sent as f64 / throughput as f64);
+            let elapsed = start.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+        let p = partitions[next_partition % partitions.len()];
+        next_partition += 1;
+        let bytes = payload.len() as u64;
+        let req = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name(&common.topic))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(p)
+                    .with_records(Some(payload))])]);
+        // Reserve the in-flight slot first so at most max_in_flight are outstanding.
+        let permit = inflight_tx
+            .reserve()
+            .await
+            .context("response reader stopped")?;
+        let t0 = Instant::now();
+        tx.send(&req, version).await?;
+        tx.flush().await?;
+        permit.send((t0, n, bytes));
+        sent += n;
+    }
+    drop(inflight_tx);
+    reader.await.context("response reader panicked")??;
+    Ok(())
+}
+
+async fn consume(common: Common, partition_fetch_bytes: i32) -> Result<()> {
+    let mut c = Client::connect(&common.bootstrap_server).await?;
+    let partitions = partitions_of(&mut c, &common.topic, 0).await?;
+    let lv = c.version(ApiKey::ListOffsets, 7)?;
+    let lreq = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(&common.topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(*p)
+                            .with_timestamp(-2)
+                    })
+                    .collect(),
+            )]);
+    let lresp = c.call(&lreq, lv).await?;
+    let mut offsets: Vec<(i32, i64)> = lresp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| (p.partition_index, p.offset.max(0)))
+        .collect();
+    let fv = c.version(ApiKey::Fetch, 12)?;
+    let start = Instant::now();
+    let mut records: u64 = 0;
+    let mut bytes: u64 = 0;
+    let mut last_report = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while records < common.num_records {
+        if Instant::now() > deadline {
+            bail!("gave up after 600 s with {records} records read");
+        }
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(500)
+            .with_min_bytes(1)
+            .with_max_bytes(64 * 1024 * 1024)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(&common.topic))
+                .with_partitions(
+                    offsets
+                        .iter()
+                        .map(|(p, o)| {
+                            FetchPartition::default()
+                                .with_partition(*p)
+                                .with_fetch_offset(*o)
+                                .with_partition_max_bytes(partition_fetch_bytes)
+                        })
+                        .collect(),
+                )]);
+        let resp = c.call(&req, fv).await?;
+        for t in &resp.responses {
+            for pd in &t.partitions {
+                if pd.error_code != 0 {
+                    bail!(
+                        "fetch of partition {} failed: error {}",
+                        pd.partition_index,
+                        pd.error_code
+                    );
+                }
+                let Some(data) = &pd.records else { continue };
+                let (n, next) = count_batches(data);
+                records += n;
+                bytes += data.len() as u64;
+                if let Some(next) = next {
+                    if let Some(o) = offsets.iter_mut().find(|(p, _)| *p == pd.partition_index) {
+                        o.1 = o.1.max(next);
+                    }
+                }
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{records} records read, {:.1} records/sec ({:.2} MB/sec)",
+                records as f64 / secs,
+                bytes as f64 / secs / 1e6
+            );
+            last_report = Instant::now();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "{records} records read in {secs:.2} s, {:.1} records/sec ({:.2} MB/sec, {:.2} MB total)",
+        records as f64 / secs,
+        bytes as f64 / secs / 1e6,
+        bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Records in the whole batches of `data` and the offset after the last one.
+fn count_batches(data: &[u8]) -> (u64, Option<i64>) {
+    let mut pos = 0usize;
+    let mut n = 0u64;
+    let mut next = None;
+    while pos + 61 <= data.len() {
+        let h = &data[pos..];
+        let base = i64::from_be_bytes(h[0..8].try_into().unwrap_or([0; 8]));
+        let len = i32::from_be_bytes(h[8..12].try_into().unwrap_or([0; 4]));
+        if len < 49 || pos + 12 + len as usize > data.len() {
+            break;
+        }
+        let delta = i32::from_be_bytes(h[23..27].try_into().unwrap_or([0; 4]));
+        let count = i32::from_be_bytes(h[57..61].try_into().unwrap_or([0; 4]));
+        let is_control = (h[22] & 0x20) != 0;
+        if !is_control {
+            n += count.max(0) as u64;
+        }
+        next = Some(base + delta as i64 + 1);
+        pos += 12 + len as usize;
+    }
+    (n, next)
+}

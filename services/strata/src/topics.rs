@@ -1,0 +1,274 @@
+//! `strata topics`: topic administration over the Kafka protocol.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::client::Client;
+
+#[derive(Args)]
+pub struct TopicsArgs {
+    /// Broker to talk to, host:port.
+    #[arg(
+        long,
+        env = "STRATA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    bootstrap_server: String,
+    #[command(subcommand)]
+    command: TopicsCommand,
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Number of partitions (default: the broker's num.partitions).
+        #[arg(long, default_value_t = -1)]
+        partitions: i32,
+        /// Replication factor (default: the broker's default.replication.factor).
+        #[arg(long, default_value_t = -1)]
+        replication_factor: i16,
+        /// A topic config override, key=value (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Only check that the topic could be created.
+        #[arg(long)]
+        validate_only: bool,
+    },
+    /// List topics.
+    List,
+    /// Show partitions, leaders, offsets and config overrides of a topic.
+    Describe { name: String },
+    /// Delete a topic and its data.
+    Delete { name: String },
+    /// Set or remove topic config overrides.
+    AlterConfig {
+        name: String,
+        /// key=value to set (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// key to remove, falling back to the broker default (repeatable).
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+    },
+}
+
+fn check(code: i16, message: Option<&StrBytes>, what: &str) -> Result<()> {
+    if code == 0 {
+        return Ok(());
+    }
+    let name = ResponseError::try_from_code(code)
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    let msg = message.map(|m| m.to_string()).unwrap_or_default();
+    bail!("{what} failed: {name} ({code}) {msg}")
+}
+
+fn parse_kv(items: &[String]) -> Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| format!("expected KEY=VALUE, got {kv:?}"))
+        })
+        .collect()
+}
+
+pub async fn run(args: TopicsArgs) -> Result<()> {
+    let mut c = Client::connect(&args.bootstrap_server).await?;
+    match args.command {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        } => {
+            let configs = parse_kv(&configs)?
+                .into_iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_string(k))
+                        .with_value(Some(StrBytes::from_string(v)))
+                })
+                .collect();
+            let req = CreateTopicsRequest::default()
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.clone())))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(replication_factor)
+                    .with_configs(configs)])
+                .with_timeout_ms(30_000)
+                .with_validate_only(validate_only);
+            let v = c.version(ApiKey::CreateTopics, 7)?;
+            let resp = c.call(&req, v).await?;
+            for t in &resp.topics {
+                check(t.error_code, t.error_message.as_ref(), "create")?;
+                let verb = if validate_only { "Valid" } else { "Created" };
+                println!(
+                    "{verb} topic {} ({} partitions, replication factor {})",
+                    t.name.as_str(),
+                    t.num_partitions,
+                    t.replication_factor
+                );
+            }
+        }
+        TopicsCommand::List => {
+            let v = c.version(ApiKey::Metadata, 12)?;
+            let resp = c
+                .call(&MetadataRequest::default().with_topics(None), v)
+                .await?;
+            let mut names: Vec<String> = resp
+                .topics
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+                .collect();
+            names.sort();
+            for n in names {
+                println!("{n}");
+            }
+        }
+        TopicsCommand::Describe { name } => describe(&mut c, &name).await?,
+        TopicsCommand::Delete { name } => {
+            let v = c.version(ApiKey::DeleteTopics, 5)?;
+            let req = DeleteTopicsRequest::default()
+                .with_topic_names(vec![TopicName(StrBytes::from_string(name.clone()))])
+                .with_timeout_ms(30_000);
+            let resp = c.call(&req, v).await?;
+            for r in &resp.responses {
+                check(r.error_code, r.error_message.as_ref(), "delete")?;
+            }
+            println!("Deleted topic {name}");
+        }
+        TopicsCommand::AlterConfig { name, set, delete } => {
+            let mut configs: Vec<AlterableConfig> = parse_kv(&set)?
+                .into_iter()
+                .map(|(k, v)| {
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_string(k))
+                        .with_config_operation(0)
+                        .with_value(Some(StrBytes::from_string(v)))
+                })
+                .collect();
+            configs.extend(delete.into_iter().map(|k| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(k))
+                    .with_config_operation(1)
+            }));
+            if configs.is_empty() {
+                bail!("nothing to change: give --set KEY=VALUE or --delete KEY");
+            }
+            let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+                AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_string(name.clone()))
+                    .with_configs(configs),
+            ]);
+            let v = c.version(ApiKey::IncrementalAlterConfigs, 1)?;
+            let resp = c.call(&req, v).await?;
+            for r in &resp.responses {
+                check(r.error_code, r.error_message.as_ref(), "alter-config")?;
+            }
+            println!("Updated configs of topic {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn describe(c: &mut Client, name: &str) -> Result<()> {
+    let v = c.version(ApiKey::Metadata, 12)?;
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))]));
+    let resp = c.call(&req, v).await?;
+    let Some(t) = resp.topics.first() else {
+        bail!("no metadata returned for {name}");
+    };
+    check(t.error_code, None, "describe")?;
+    let offsets = |ts: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_timestamp(ts)
+                        })
+                        .collect(),
+                )])
+    };
+    let lv = c.version(ApiKey::ListOffsets, 7)?;
+    let earliest = c.call(&offsets(-2), lv).await?;
+    let latest = c.call(&offsets(-1), lv).await?;
+    let find = |r: &ListOffsetsResponse, p: i32| {
+        r.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .find(|x| x.partition_index == p)
+            .map(|x| x.offset)
+            .unwrap_or(-1)
+    };
+    println!(
+        "Topic: {name}\tTopicId: {}\tPartitionCount: {}",
+        t.topic_id,
+        t.partitions.len()
+    );
+    let cv = c.version(ApiKey::DescribeConfigs, 4)?;
+    let creq =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(name.to_string()))]);
+    let cresp = c.call(&creq, cv).await?;
+    let overrides: Vec<String> = cresp
+        .results
+        .iter()
+        .flat_map(|r| r.configs.iter())
+        .filter(|c| c.config_source == 1)
+        .map(|c| {
+            format!(
+                "{}={}",
+                c.name.as_str(),
+                c.value.as_ref().map(|v| v.as_str()).unwrap_or("")
+            )
+        })
+        .collect();
+    println!("\tConfigs: {}", overrides.join(","));
+    let mut parts: Vec<_> = t.partitions.iter().collect();
+    parts.sort_by_key(|p| p.partition_index);
+    for p in parts {
+        let ids = |v: &Vec<BrokerId>| {
+            v.iter()
+                .map(|b| b.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        println!(
+            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tLogEndOffset: {}",
+            p.partition_index,
+            p.leader_id.0,
+            ids(&p.replica_nodes),
+            ids(&p.isr_nodes),
+            find(&earliest, p.partition_index),
+            find(&latest, p.partition_index)
+        );
+    }
+    Ok(())
+}

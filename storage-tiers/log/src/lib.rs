@@ -1,0 +1,34 @@
+//! `strata-log` owns the local partition log of a Strata broker: the record-batch
+//! format v2 (a zero-copy header view with CRC-32C), segments (`.log`, `.index`,
+//! `.timeindex`), the partition log itself (append, read, roll, retention,
+//! DeleteRecords start-offset moves, crash recovery), topic configs under Kafka's
+//! names, and idempotent-producer state with snapshots.
+//!
+//! Layering: this crate is at the bottom of the stack. It must never depend on any
+//! `control-plane/*` or `services/*` crate, nor on Kafka request/response types;
+//! record batches are opaque bytes apart from the header view in [`batch`].
+//! (`kafka-protocol` is used only to decode the records inside one batch in the
+//! timestamp-lookup slow path.)
+
+pub mod batch;
+pub mod config;
+pub mod error;
+mod files;
+mod index;
+pub mod log;
+#[cfg(test)]
+mod log_tests;
+mod producer_state;
+mod recovery;
+mod retention;
+mod scan;
+mod segment;
+mod timestamp_lookup;
+
+pub use batch::{split_batches, RecordBatchHeader, BATCH_HEADER_LEN};
+pub use config::{
+    validate_topic_config, ConfigError, ConfigKind, LogConfig, TimestampType, TopicConfigDef,
+    TOPIC_CONFIGS,
+};
+pub use error::LogError;
+pub use log::{AppendInfo, PartitionLog, SegmentInfo, TimestampOffset};
