@@ -31,8 +31,17 @@ class Msg:
 # ----------------------------------------------------------------- admin
 
 
+_ADMINS: dict = {}
+
+
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+    """An AdminClient per bootstrap address, kept alive for the session: a client that is
+    garbage-collected while a request is in flight fails that request with _DESTROY."""
+    a = _ADMINS.get(bootstrap)
+    if a is None:
+        a = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+        _ADMINS[bootstrap] = a
+    return a
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:

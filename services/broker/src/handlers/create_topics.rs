@@ -21,7 +21,7 @@ pub const SOURCE_DEFAULT: i8 = 5;
 
 pub async fn handle(
     state: &BrokerState,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
@@ -31,6 +31,7 @@ pub async fn handle(
         .filter(|t| !seen.insert(t.name.to_string()))
         .map(|t| t.name.to_string())
         .collect();
+    let v = ctx.api_version;
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.to_string();
@@ -91,13 +92,19 @@ pub async fn handle(
                             .with_config_source(source)
                     })
                     .collect();
-                results.push(
-                    result
-                        .with_topic_id(created.id)
+                // topic_id exists from v7 on; partitions, replication factor and
+                // configs from v5.
+                let mut r = result;
+                if v >= 7 {
+                    r = r.with_topic_id(created.id);
+                }
+                if v >= 5 {
+                    r = r
                         .with_num_partitions(created.num_partitions)
                         .with_replication_factor(created.replication_factor)
-                        .with_configs(Some(configs)),
-                );
+                        .with_configs(Some(configs));
+                }
+                results.push(r);
             }
             Err(e) => {
                 let (code, msg) = admin_error(&e);

@@ -15,6 +15,7 @@ pub async fn handle(
     req: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     let image = state.image();
+    let v = ctx.api_version;
     // (name if known, id if given)
     let targets: Vec<(Option<String>, uuid::Uuid)> = if ctx.api_version >= 6 {
         req.topics
@@ -46,12 +47,14 @@ pub async fn handle(
                 return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
             }
             match state.delete_topic(&name) {
-                Ok(real_id) => result.with_topic_id(real_id),
+                // topic_id exists from v6 on, error_message from v5.
+                Ok(real_id) if v >= 6 => result.with_topic_id(real_id),
+                Ok(_) => result,
                 Err(e) => {
                     let (code, msg) = admin_error(&e);
                     result
                         .with_error_code(code)
-                        .with_error_message(Some(str_bytes(msg)))
+                        .with_error_message((v >= 5).then(|| str_bytes(msg)))
                 }
             }
         })

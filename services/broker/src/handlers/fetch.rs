@@ -53,14 +53,14 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     let mut appended = state.replicas.subscribe_appends();
     let results = loop {
         appended.borrow_and_update();
-        let (results, bytes, any_error) = read_all(state, &wanted, max_total, by_id);
+        let (results, bytes, any_error) = read_all(state, &wanted, max_total, ctx.api_version);
         if bytes >= min_bytes || any_error || Instant::now() >= deadline {
             break results;
         }
         let woke = tokio::time::timeout_at(deadline.into(), appended.changed()).await;
         if !matches!(woke, Ok(Ok(()))) {
             // Deadline (or no more appends possible): answer with what there is.
-            let (results, _, _) = read_all(state, &wanted, max_total, by_id);
+            let (results, _, _) = read_all(state, &wanted, max_total, ctx.api_version);
             break results;
         }
     };
@@ -86,8 +86,11 @@ fn read_all(
     state: &BrokerState,
     wanted: &[Wanted],
     max_total: usize,
-    by_id: bool,
+    version: i16,
 ) -> (Vec<PartitionData>, usize, bool) {
+    let by_id = version >= 13;
+    // log_start_offset exists from v5 on.
+    let lso = |v: i64| if version >= 5 { v } else { -1 };
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut any_error = false;
@@ -96,7 +99,6 @@ fn read_all(
             .with_partition_index(w.partition)
             .with_high_watermark(-1)
             .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
             .with_records(Some(Bytes::new()));
         let Some(name) = w.name.as_deref() else {
             any_error = true;
@@ -123,7 +125,7 @@ fn read_all(
                 out.push(
                     base.with_high_watermark(data.high_watermark)
                         .with_last_stable_offset(data.high_watermark)
-                        .with_log_start_offset(data.log_start_offset)
+                        .with_log_start_offset(lso(data.log_start_offset))
                         .with_records(Some(data.records)),
                 );
             }
@@ -134,7 +136,7 @@ fn read_all(
                     base.with_error_code(code)
                         .with_high_watermark(partition.high_watermark())
                         .with_last_stable_offset(partition.high_watermark())
-                        .with_log_start_offset(partition.log_start_offset()),
+                        .with_log_start_offset(lso(partition.log_start_offset())),
                 );
             }
         }

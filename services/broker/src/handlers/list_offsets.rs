@@ -35,8 +35,7 @@ pub async fn handle(
                     let resp = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
-                        .with_offset(-1)
-                        .with_leader_epoch(-1);
+                        .with_offset(-1);
                     let Some(part) = state.partition(&name, p.partition_index) else {
                         return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
@@ -57,10 +56,15 @@ pub async fn handle(
                         }
                     };
                     match found {
-                        Ok(Some((ts, off))) => resp
-                            .with_timestamp(ts)
-                            .with_offset(off)
-                            .with_leader_epoch(part.leader_epoch()),
+                        Ok(Some((ts, off))) => {
+                            let r = resp.with_timestamp(ts).with_offset(off);
+                            // leader_epoch exists from v4 on.
+                            if v >= 4 {
+                                r.with_leader_epoch(part.leader_epoch())
+                            } else {
+                                r
+                            }
+                        }
                         Ok(None) => resp,
                         Err(e) => resp.with_error_code(errors::log_error(&e).0),
                     }

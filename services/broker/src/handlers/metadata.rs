@@ -6,6 +6,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::ResponseError;
 use strata_metadata::{CreateTopicSpec, MetadataImage, TopicImage};
+use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::dispatch::RequestContext;
@@ -21,8 +22,10 @@ pub async fn handle(
     let mut topics = Vec::new();
     match req.topics {
         // v0: an empty list means all topics; v1+: null means all.
-        None => all_topics(&image, &mut topics),
-        Some(list) if list.is_empty() && ctx.api_version == 0 => all_topics(&image, &mut topics),
+        None => all_topics(&image, ctx.api_version, &mut topics),
+        Some(list) if list.is_empty() && ctx.api_version == 0 => {
+            all_topics(&image, ctx.api_version, &mut topics)
+        }
         Some(list) => {
             let may_create = ctx.api_version < 4 || req.allow_auto_topic_creation;
             for t in list {
@@ -40,33 +43,44 @@ pub async fn handle(
                         }
                     },
                 };
-                topics.push(describe_or_create(state, &name, may_create));
+                topics.push(describe_or_create(
+                    state,
+                    &name,
+                    may_create,
+                    ctx.api_version,
+                ));
             }
         }
     }
     let (host, port) = &state.advertised;
+    let v = ctx.api_version;
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(state.node_id))
             .with_host(str_bytes(host.clone()))
             .with_port(*port)])
-        .with_cluster_id(Some(str_bytes(state.cluster_id.clone())))
-        .with_controller_id(BrokerId(state.node_id))
+        .with_cluster_id((v >= 2).then(|| str_bytes(state.cluster_id.clone())))
+        .with_controller_id(BrokerId(if v >= 1 { state.node_id } else { -1 }))
         .with_topics(topics)
 }
 
-fn all_topics(image: &MetadataImage, out: &mut Vec<MetadataResponseTopic>) {
-    out.extend(image.topics().map(describe));
+fn all_topics(image: &MetadataImage, version: i16, out: &mut Vec<MetadataResponseTopic>) {
+    out.extend(image.topics().map(|t| describe(t, version)));
 }
 
-fn describe_or_create(state: &BrokerState, name: &str, may_create: bool) -> MetadataResponseTopic {
+fn describe_or_create(
+    state: &BrokerState,
+    name: &str,
+    may_create: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     let unknown = |code: i16| {
         MetadataResponseTopic::default()
             .with_name(Some(topic_name(name)))
             .with_error_code(code)
     };
     if let Some(t) = state.image().topic(name) {
-        return describe(t);
+        return describe(t, version);
     }
     if !(may_create && state.config.auto_create_topics_enable) {
         if let Err(e) = strata_metadata::controller::validate_topic_name(name) {
@@ -91,12 +105,14 @@ fn describe_or_create(state: &BrokerState, name: &str, may_create: bool) -> Meta
         }
     }
     match state.image().topic(name) {
-        Some(t) => describe(t),
+        Some(t) => describe(t, version),
         None => unknown(ResponseError::LeaderNotAvailable.code()),
     }
 }
 
-fn describe(t: &TopicImage) -> MetadataResponseTopic {
+/// A topic as the response version can carry it (leader_epoch from v7, topic_id from
+/// v10, is_internal from v1).
+fn describe(t: &TopicImage, version: i16) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .values()
@@ -104,14 +120,14 @@ fn describe(t: &TopicImage) -> MetadataResponseTopic {
             MetadataResponsePartition::default()
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(p.leader))
-                .with_leader_epoch(p.leader_epoch)
+                .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
                 .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
                 .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
         })
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(t.name.clone())))
-        .with_topic_id(t.id)
-        .with_is_internal(t.name.starts_with("__"))
+        .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
+        .with_is_internal(version >= 1 && t.name.starts_with("__"))
         .with_partitions(partitions)
 }

@@ -33,10 +33,12 @@ pub async fn handle(
                 .with_base_offset(-1)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1);
+            // error_message exists from v8 on.
+            let v = ctx.api_version;
             let fail = |code: i16, msg: Option<String>| {
                 resp.clone()
                     .with_error_code(code)
-                    .with_error_message(msg.map(str_bytes))
+                    .with_error_message(msg.filter(|_| v >= 8).map(str_bytes))
             };
             if !acks_ok {
                 partitions.push(fail(ResponseError::InvalidRequiredAcks.code(), None));
@@ -70,11 +72,15 @@ pub async fn handle(
                 continue;
             }
             match partition.append(&records, now) {
-                Ok(info) => partitions.push(
-                    resp.with_base_offset(info.first_offset)
-                        .with_log_append_time_ms(info.log_append_time_ms)
-                        .with_log_start_offset(info.log_start_offset),
-                ),
+                Ok(info) => {
+                    let mut ok = resp
+                        .with_base_offset(info.first_offset)
+                        .with_log_append_time_ms(info.log_append_time_ms);
+                    if v >= 5 {
+                        ok = ok.with_log_start_offset(info.log_start_offset);
+                    }
+                    partitions.push(ok)
+                }
                 Err(e) => {
                     let (code, msg) = errors::log_error(&e);
                     tracing::debug!(topic = name, partition = pd.index, error = %e, "produce rejected");
