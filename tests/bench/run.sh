@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The benchmark behind BENCHMARKS.md: starts a release `strata serve` on loopback with a
+# temp data dir and runs the produce/consume matrix with `strata perf` and with a
+# confluent-kafka (librdkafka) client, printing each command and its summary line, and
+# the broker's peak RSS (VmHWM) at the end.
+#
+#   ./tests/bench/run.sh            # full matrix (several minutes)
+#   BENCH_RECORDS=200000 ./tests/bench/run.sh   # smaller
+#
+# Needs the venv that tests/run.sh builds (confluent-kafka); run that once first.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+VENV="${STRATA_TEST_VENV:-$TARGET_DIR/test-venv}"
+N="${BENCH_RECORDS:-1000000}"
+PORT="${BENCH_PORT:-19192}"
+B="127.0.0.1:$PORT"
+
+cargo build --release -p strata >&2
+STRATA="$TARGET_DIR/release/strata"
+DIR="$(mktemp -d)"
+trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
+STRATA_LOG=warn "$STRATA" serve --listen "$B" --data-dir "$DIR/data" 2>"$DIR/broker.log" &
+PID=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+
+run() { echo; echo "\$ $*"; "$@" | tail -1; }
+rss() { awk '/VmHWM/ {printf "%.0f MiB\n", $2/1024}' "/proc/$PID/status"; }
+
+echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); records: $N"
+for acks in 1 -1; do
+  for parts in 1 8; do
+    t="p100-a${acks/-/m}-n$parts"
+    run "$STRATA" perf produce --bootstrap-server "$B" --topic "$t" --partitions "$parts" --num-records "$N" --record-size 100 --acks "$acks"
+  done
+done
+run "$STRATA" perf consume --bootstrap-server "$B" --topic p100-a1-n1 --num-records "$N"
+run "$STRATA" perf consume --bootstrap-server "$B" --topic p100-a1-n8 --num-records "$N"
+for size in 1024 16384; do
+  n=$(( N * 100 / size * 10 )); [ "$n" -gt "$N" ] && n=$N
+  run "$STRATA" perf produce --bootstrap-server "$B" --topic "s$size" --partitions 1 --num-records "$n" --record-size "$size" --acks 1 --batch-size 1048576
+  run "$STRATA" perf consume --bootstrap-server "$B" --topic "s$size" --num-records "$n"
+done
+echo; echo "# latency at a fixed rate (50,000 records/s, acks=1)"
+run "$STRATA" perf produce --bootstrap-server "$B" --topic lat --partitions 1 --num-records 500000 --record-size 100 --acks 1 --throughput 50000 --batch-size 1000
+echo; echo "# confluent-kafka $("$VENV/bin/python" -c 'import confluent_kafka as c; print(c.version()[0], "librdkafka", c.libversion()[0])')"
+"$STRATA" topics --bootstrap-server "$B" create ck1 --partitions 1 >/dev/null
+"$STRATA" topics --bootstrap-server "$B" create ck8 --partitions 8 >/dev/null
+for acks in 1 all; do
+  run "$VENV/bin/python" "$REPO/tests/bench/ck_perf.py" produce "$B" ck1 "$N" 100 "$acks"
+done
+run "$VENV/bin/python" "$REPO/tests/bench/ck_perf.py" produce "$B" ck8 "$N" 100 1
+run "$VENV/bin/python" "$REPO/tests/bench/ck_perf.py" consume "$B" ck1 "$N"
+echo; echo "broker peak RSS (VmHWM): $(rss)"
