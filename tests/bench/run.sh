@@ -36,6 +36,8 @@ for acks in 1 -1; do
 done
 run "$STRATA" perf consume --bootstrap-server "$B" --topic p100-a1-n1 --num-records "$N"
 run "$STRATA" perf consume --bootstrap-server "$B" --topic p100-a1-n8 --num-records "$N"
+echo; echo "# disk reference: sequential write of 3 GB with one fdatasync, in the data directory's file system"
+dd if=/dev/zero of="$DIR/dd.ref" bs=1M count=3000 conv=fdatasync 2>&1 | tail -1; rm -f "$DIR/dd.ref"
 for size in 1024 16384; do
   n=$(( N * 100 / size * 10 )); [ "$n" -gt "$N" ] && n=$N
   run "$STRATA" perf produce --bootstrap-server "$B" --topic "s$size" --partitions 1 --num-records "$n" --record-size "$size" --acks 1 --batch-size 1048576

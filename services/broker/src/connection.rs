@@ -76,12 +76,11 @@ pub async fn serve(
         let Ok(_permit) = request_bytes.clone().acquire_many_owned(permits).await else {
             break;
         };
-        let mut frame = BytesMut::zeroed(len);
-        if rd.read_exact(&mut frame).await.is_err() {
+        let Some(frame) = read_frame(&mut rd, len).await else {
             tracing::debug!(?peer, "connection closed mid-frame");
             break;
-        }
-        match handle_frame(&state, frame.freeze()).await {
+        };
+        match handle_frame(&state, frame).await {
             Ok(Some(resp)) => {
                 if tx.send(resp).await.is_err() {
                     break;
@@ -96,4 +95,19 @@ pub async fn serve(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// Reads exactly `len` bytes into a fresh buffer (not zero-filled first: a 1 MiB produce
+/// request would otherwise be written twice). `None` if the peer closes first.
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(rd: &mut R, len: usize) -> Option<Bytes> {
+    use bytes::BufMut;
+    let mut frame = BytesMut::with_capacity(len);
+    while frame.len() < len {
+        let want = len - frame.len();
+        match rd.read_buf(&mut (&mut frame).limit(want)).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+    Some(frame.freeze())
 }
