@@ -462,3 +462,21 @@ mod version_matrix_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Found by the request_decode fuzz target: a DescribeConfigs v1 frame whose array
+    /// length is 0xffffff20 made the decoder reserve ~48 GB and abort the process.
+    #[test]
+    fn huge_array_length_is_an_error_not_an_abort() {
+        let frame =
+            Bytes::from_static(&[0, 32, 0, 1, 0, 255, 255, 255, 255, 255, 32, 255, 255, 255]);
+        assert!(decode_frame(frame).is_err());
+        let compact = Bytes::from_static(&[
+            0, 3, 0, 12, 0, 0, 0, 1, 255, 255, 0, 0xff, 0xff, 0xff, 0xff, 0x0f,
+        ]);
+        assert!(decode_frame(compact).is_err());
+    }
+}

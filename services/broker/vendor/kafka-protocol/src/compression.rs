@@ -1,0 +1,63 @@
+//! Provides compression utilities for encoding records.
+//!
+//! This module has implementations of gzip, Snappy, as well as a noop compression format that
+//! allows encoding and decoding records into a [`Record`](crate::records::Record).
+
+use crate::protocol::buf::{ByteBuf, ByteBufMut};
+use anyhow::Result;
+
+#[cfg(feature = "gzip")]
+mod gzip;
+#[cfg(feature = "lz4")]
+mod lz4;
+mod none;
+#[cfg(feature = "snappy")]
+mod snappy;
+#[cfg(feature = "zstd")]
+mod zstd;
+
+#[cfg(feature = "gzip")]
+/// Strata patch: the most bytes one batch may decompress to. Batches come from the
+/// network, so a small "compression bomb" must not be able to take the process's
+/// memory; 256 MiB is 256x the default max.message.bytes.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
+
+/// Reads `r` to the end, failing once more than [`MAX_DECOMPRESSED_BYTES`] come out.
+pub(crate) fn read_capped<R: std::io::Read>(r: R) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    r.take(MAX_DECOMPRESSED_BYTES as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        anyhow::bail!("batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes");
+    }
+    Ok(out)
+}
+
+pub use gzip::Gzip;
+#[cfg(feature = "lz4")]
+pub use lz4::Lz4;
+pub use none::None;
+#[cfg(feature = "snappy")]
+pub use snappy::Snappy;
+#[cfg(feature = "zstd")]
+pub use zstd::Zstd;
+
+/// A trait for record compression algorithms.
+pub trait Compressor<B: ByteBufMut> {
+    /// Target buffer type for compression.
+    type BufMut: ByteBufMut;
+    /// Compresses into provided [`ByteBufMut`], with records encoded by `F` into `R`.
+    fn compress<R, F>(buf: &mut B, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Self::BufMut) -> Result<R>;
+}
+
+/// A trait for record decompression algorithms.
+pub trait Decompressor<B: ByteBuf> {
+    /// Target buffer type for decompression.
+    type Buf: ByteBuf;
+    /// Decompress records from `B` mapped using `F` into `R`.
+    fn decompress<R, F>(buf: &mut B, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Self::Buf) -> Result<R>;
+}
