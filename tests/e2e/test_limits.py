@@ -26,26 +26,29 @@ def closed_by_peer(conn: w.Connection, timeout: float = 5.0) -> bool:
         return False
 
 
+def connect_served(b, timeout: float = 10.0) -> w.Connection:
+    """A connection the broker answers. The broker frees a slot only once it has seen a
+    closed connection's EOF (the readiness probe's, say), so this retries briefly."""
+    deadline = time.time() + timeout
+    while True:
+        c = w.Connection.to(b.bootstrap)
+        if api_versions_ok(c):
+            return c
+        c.close()
+        assert time.time() < deadline, "broker did not serve a connection within its limit"
+        time.sleep(0.1)
+
+
 def test_max_connections(broker_factory):
     """With max.connections = 3, a fourth connection is closed without an answer; once
     one of the three goes away, a new connection is served."""
     b = broker_factory({"max.connections": 3})
-    held = [w.Connection.to(b.bootstrap) for _ in range(3)]
-    for c in held:
-        assert api_versions_ok(c)
+    held = [connect_served(b) for _ in range(3)]
     extra = w.Connection.to(b.bootstrap)
     assert closed_by_peer(extra), "connection over max.connections was not closed"
     extra.close()
     held.pop().close()
-    deadline = time.time() + 10
-    while True:
-        c = w.Connection.to(b.bootstrap)
-        if api_versions_ok(c):
-            held.append(c)
-            break
-        c.close()
-        assert time.time() < deadline, "no slot freed after a connection closed"
-        time.sleep(0.1)
+    held.append(connect_served(b))
     for c in held:
         assert api_versions_ok(c)
         c.close()
