@@ -35,7 +35,7 @@ STOP_TIMEOUT_S = 30.0
 def strata_bin() -> str:
     env = os.environ.get("STRATA_BIN")
     if env:
-        return env
+        return os.path.abspath(env)  # brokers run with their temp dir as cwd
     target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
     return str(Path(target) / "release" / "strata")
 

@@ -1,7 +1,7 @@
 """Client-side helpers shared by the test files (confluent-kafka and kafka-python).
 
-Consumer groups are not implemented by the broker yet, so every consumer here
-uses ``assign()`` with explicit offsets and never commits.
+The consumers here use ``assign()`` with explicit offsets and never commit; the
+group tests (``test_groups.py``) build their own subscribed consumers.
 """
 
 from __future__ import annotations

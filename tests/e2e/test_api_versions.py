@@ -12,6 +12,10 @@ IMPLEMENTED = {
     19: "CreateTopics", 20: "DeleteTopics", 21: "DeleteRecords", 22: "InitProducerId",
     32: "DescribeConfigs", 33: "AlterConfigs", 37: "CreatePartitions",
     44: "IncrementalAlterConfigs", 60: "DescribeCluster",
+    # Consumer groups.
+    8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
+    13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups", 42: "DeleteGroups",
+    47: "OffsetDelete",
 }
 
 

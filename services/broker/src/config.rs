@@ -44,6 +44,9 @@ pub struct BrokerConfig {
     pub queued_max_request_bytes: i64,
     #[serde(rename = "message.max.bytes")]
     pub message_max_bytes: i32,
+    /// The most bytes one Fetch response carries, whatever the request asks for.
+    #[serde(rename = "fetch.max.bytes")]
+    pub fetch_max_bytes: i32,
     #[serde(rename = "log.segment.bytes")]
     pub log_segment_bytes: i64,
     #[serde(rename = "log.roll.ms")]
@@ -74,6 +77,22 @@ pub struct BrokerConfig {
     pub log_message_timestamp_after_max_ms: i64,
     #[serde(rename = "log.cleanup.policy")]
     pub log_cleanup_policy: String,
+    #[serde(rename = "offsets.topic.num.partitions")]
+    pub offsets_topic_num_partitions: i32,
+    #[serde(rename = "offsets.topic.segment.bytes")]
+    pub offsets_topic_segment_bytes: i64,
+    #[serde(rename = "offsets.retention.minutes")]
+    pub offsets_retention_minutes: i64,
+    #[serde(rename = "offset.metadata.max.bytes")]
+    pub offset_metadata_max_bytes: i32,
+    #[serde(rename = "group.min.session.timeout.ms")]
+    pub group_min_session_timeout_ms: i32,
+    #[serde(rename = "group.max.session.timeout.ms")]
+    pub group_max_session_timeout_ms: i32,
+    #[serde(rename = "group.initial.rebalance.delay.ms")]
+    pub group_initial_rebalance_delay_ms: i32,
+    #[serde(rename = "group.max.size")]
+    pub group_max_size: i32,
 }
 
 impl Default for BrokerConfig {
@@ -91,6 +110,7 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             queued_max_request_bytes: 256 * 1024 * 1024,
             message_max_bytes: 1_048_588,
+            fetch_max_bytes: 57_671_680,
             log_segment_bytes: 1_073_741_824,
             log_roll_ms: None,
             log_roll_hours: 168,
@@ -106,6 +126,14 @@ impl Default for BrokerConfig {
             log_message_timestamp_before_max_ms: i64::MAX,
             log_message_timestamp_after_max_ms: 3_600_000,
             log_cleanup_policy: "delete".into(),
+            offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 104_857_600,
+            offsets_retention_minutes: 10_080,
+            offset_metadata_max_bytes: 4096,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3000,
+            group_max_size: i32::MAX,
         }
     }
 }
@@ -189,6 +217,12 @@ impl BrokerConfig {
             "must be >= 0",
         );
         check(
+            self.fetch_max_bytes >= 1024,
+            "fetch.max.bytes",
+            self.fetch_max_bytes.to_string(),
+            "must be >= 1024",
+        );
+        check(
             self.log_segment_bytes >= 1_048_576 && self.log_segment_bytes <= i32::MAX as i64,
             "log.segment.bytes",
             self.log_segment_bytes.to_string(),
@@ -263,6 +297,50 @@ impl BrokerConfig {
             self.log_cleanup_policy.clone(),
             "only delete is supported until compaction lands",
         );
+        check(
+            (1..=1000).contains(&self.offsets_topic_num_partitions),
+            "offsets.topic.num.partitions",
+            self.offsets_topic_num_partitions.to_string(),
+            "must be between 1 and 1000",
+        );
+        check(
+            self.offsets_topic_segment_bytes >= 1_048_576
+                && self.offsets_topic_segment_bytes <= i32::MAX as i64,
+            "offsets.topic.segment.bytes",
+            self.offsets_topic_segment_bytes.to_string(),
+            "must be between 1048576 and 2147483647",
+        );
+        check(
+            self.offsets_retention_minutes >= 1,
+            "offsets.retention.minutes",
+            self.offsets_retention_minutes.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.offset_metadata_max_bytes >= 0,
+            "offset.metadata.max.bytes",
+            self.offset_metadata_max_bytes.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.group_min_session_timeout_ms >= 0
+                && self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms,
+            "group.min.session.timeout.ms",
+            self.group_min_session_timeout_ms.to_string(),
+            "must be >= 0 and <= group.max.session.timeout.ms",
+        );
+        check(
+            self.group_initial_rebalance_delay_ms >= 0,
+            "group.initial.rebalance.delay.ms",
+            self.group_initial_rebalance_delay_ms.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.group_max_size >= 1,
+            "group.max.size",
+            self.group_max_size.to_string(),
+            "must be >= 1",
+        );
         if problems.is_empty() {
             Ok(())
         } else {
@@ -301,6 +379,7 @@ impl BrokerConfig {
                 self.queued_max_request_bytes.to_string(),
             ),
             ("message.max.bytes", self.message_max_bytes.to_string()),
+            ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             ("log.segment.bytes", self.log_segment_bytes.to_string()),
             ("log.roll.ms", opt(self.log_roll_ms)),
             ("log.roll.hours", self.log_roll_hours.to_string()),
@@ -337,7 +416,48 @@ impl BrokerConfig {
                 self.log_message_timestamp_after_max_ms.to_string(),
             ),
             ("log.cleanup.policy", self.log_cleanup_policy.clone()),
+            (
+                "offsets.topic.num.partitions",
+                self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "offsets.topic.segment.bytes",
+                self.offsets_topic_segment_bytes.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                self.offsets_retention_minutes.to_string(),
+            ),
+            (
+                "offset.metadata.max.bytes",
+                self.offset_metadata_max_bytes.to_string(),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                self.group_min_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                self.group_max_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            ("group.max.size", self.group_max_size.to_string()),
         ]
+    }
+
+    /// The group coordinator's settings.
+    pub fn group_config(&self) -> strata_groups::GroupConfig {
+        strata_groups::GroupConfig {
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            max_size: self.group_max_size,
+            offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
+            offset_metadata_max_bytes: self.offset_metadata_max_bytes.max(0) as usize,
+        }
     }
 
     /// The address to bind.

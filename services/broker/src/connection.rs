@@ -80,7 +80,7 @@ pub async fn serve(
             tracing::debug!(?peer, "connection closed mid-frame");
             break;
         };
-        match handle_frame(&state, frame).await {
+        match handle_frame(&state, frame, peer).await {
             Ok(Some(resp)) => {
                 if tx.send(resp).await.is_err() {
                     break;

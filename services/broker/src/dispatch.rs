@@ -24,6 +24,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The advertised range of `key`, if it is implemented.
@@ -37,6 +48,10 @@ pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
 /// Who sent a request and how, for handlers that answer differently by version.
 pub struct RequestContext {
     pub api_version: i16,
+    /// The client's `client.id` (empty when absent).
+    pub client_id: String,
+    /// The peer's address as Kafka reports it in group descriptions (`/ip`).
+    pub client_host: String,
 }
 
 /// Why a frame gets no answer and its connection is closed, as Kafka does for
@@ -107,7 +122,11 @@ pub fn decode_frame(frame: Bytes) -> Result<Decoded, FrameError> {
 
 /// Handles one request frame (without its length prefix). Returns the response frame
 /// (with its length prefix), or `None` when Kafka sends none (acks=0 produce).
-pub async fn handle_frame(state: &BrokerState, frame: Bytes) -> Result<Option<Bytes>, FrameError> {
+pub async fn handle_frame(
+    state: &BrokerState,
+    frame: Bytes,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<Option<Bytes>, FrameError> {
     let (key, version, correlation_id, header, body) = match decode_frame(frame)? {
         Decoded::UnsupportedApiVersions { correlation_id } => {
             let resp = handlers::api_versions::unsupported();
@@ -124,6 +143,12 @@ pub async fn handle_frame(state: &BrokerState, frame: Bytes) -> Result<Option<By
     tracing::trace!(?key, version, client_id = ?header.client_id, "request");
     let ctx = RequestContext {
         api_version: version,
+        client_id: header
+            .client_id
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
     };
     macro_rules! answer {
         ($handler:path, $req:expr) => {{
@@ -156,6 +181,17 @@ pub async fn handle_frame(state: &BrokerState, frame: Bytes) -> Result<Option<By
         }
         RequestKind::CreatePartitions(r) => answer!(handlers::create_partitions::handle, r),
         RequestKind::DescribeCluster(r) => answer!(handlers::describe_cluster::handle, r),
+        RequestKind::FindCoordinator(r) => answer!(handlers::find_coordinator::handle, r),
+        RequestKind::JoinGroup(r) => answer!(handlers::join_group::handle, r),
+        RequestKind::SyncGroup(r) => answer!(handlers::sync_group::handle, r),
+        RequestKind::Heartbeat(r) => answer!(handlers::heartbeat::handle, r),
+        RequestKind::LeaveGroup(r) => answer!(handlers::leave_group::handle, r),
+        RequestKind::OffsetCommit(r) => answer!(handlers::offset_commit::handle, r),
+        RequestKind::OffsetFetch(r) => answer!(handlers::offset_fetch::handle, r),
+        RequestKind::OffsetDelete(r) => answer!(handlers::offset_delete::handle, r),
+        RequestKind::ListGroups(r) => answer!(handlers::list_groups::handle, r),
+        RequestKind::DescribeGroups(r) => answer!(handlers::describe_groups::handle, r),
+        RequestKind::DeleteGroups(r) => answer!(handlers::delete_groups::handle, r),
         _ => Err(FrameError::UnknownApiKey(key as i16)),
     }
 }
@@ -259,7 +295,7 @@ mod handled_tests {
                     .encode(&mut buf, key.request_header_version(version))
                     .unwrap();
                 default_request(*key).encode(&mut buf, version).unwrap();
-                let resp = handle_frame(&state, buf.freeze())
+                let resp = handle_frame(&state, buf.freeze(), None)
                     .await
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
                 let resp = resp.unwrap_or_else(|| panic!("{key:?} v{version}: no answer"));
@@ -281,20 +317,23 @@ mod handled_tests {
         frame.put_i16(0);
         frame.put_i32(1);
         frame.put_i16(-1);
-        assert!(handle_frame(&state, frame.freeze()).await.is_err());
+        assert!(handle_frame(&state, frame.freeze(), None).await.is_err());
         let mut frame = BytesMut::new();
         frame.put_i16(ApiKey::Metadata as i16);
         frame.put_i16(99);
         frame.put_i32(1);
         frame.put_i16(-1);
-        assert!(handle_frame(&state, frame.freeze()).await.is_err());
+        assert!(handle_frame(&state, frame.freeze(), None).await.is_err());
         // ApiVersions at an unknown version is answered with UNSUPPORTED_VERSION (35).
         let mut frame = BytesMut::new();
         frame.put_i16(ApiKey::ApiVersions as i16);
         frame.put_i16(99);
         frame.put_i32(5);
         frame.put_i16(-1);
-        let resp = handle_frame(&state, frame.freeze()).await.unwrap().unwrap();
+        let resp = handle_frame(&state, frame.freeze(), None)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&resp[4..8], &5i32.to_be_bytes());
         assert_eq!(&resp[8..10], &35i16.to_be_bytes());
     }
@@ -353,7 +392,7 @@ mod version_matrix_tests {
             .encode(&mut buf, key.request_header_version(version))
             .unwrap();
         body.encode(&mut buf, version).unwrap();
-        handle_frame(state, buf.freeze())
+        handle_frame(state, buf.freeze(), None)
             .await
             .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"))
             .unwrap_or_else(|| panic!("{key:?} v{version}: no answer"))

@@ -1,6 +1,7 @@
 //! The one place that maps domain errors to Kafka error codes.
 
 use kafka_protocol::ResponseError;
+use strata_groups::GroupError;
 use strata_log::LogError;
 use strata_metadata::ControllerError;
 
@@ -40,4 +41,33 @@ pub fn controller_error(e: &ControllerError) -> (i16, String) {
         _ => ResponseError::UnknownServerError,
     };
     (err.code(), e.to_string())
+}
+
+/// Kafka error code for a group coordinator answer (0 for none).
+pub fn group_error_code(e: Option<&GroupError>) -> i16 {
+    let Some(e) = e else { return 0 };
+    let err = match e {
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+        GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        #[allow(unreachable_patterns)]
+        _ => ResponseError::UnknownServerError,
+    };
+    err.code()
+}
+
+/// The code for "the coordinator task is gone" (node shutting down).
+pub fn coordinator_unavailable() -> i16 {
+    ResponseError::CoordinatorNotAvailable.code()
 }

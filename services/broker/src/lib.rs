@@ -10,6 +10,7 @@ mod config_types;
 mod connection;
 mod dispatch;
 mod errors;
+mod group_shell;
 mod handlers;
 mod server;
 mod state;

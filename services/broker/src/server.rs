@@ -74,6 +74,9 @@ impl Broker {
         let mut tasks = JoinSet::new();
         let conn_shutdown = shutdown.child_token();
         tasks.spawn(housekeeping(state.clone(), conn_shutdown.clone()));
+        if let Some(groups) = state.take_group_task() {
+            tasks.spawn(groups.run(state.clone(), conn_shutdown.clone()));
+        }
         let connections = Arc::new(Semaphore::new(state.config.max_connections.max(1) as usize));
         let request_bytes = Arc::new(Semaphore::new(
             state.config.queued_max_request_bytes.max(1) as usize

@@ -14,6 +14,7 @@ use strata_replication::{Partition, ReplicaManager, ReplicationError, TopicParti
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::group_shell::{self, GroupShell, GroupTask, OFFSETS_TOPIC};
 
 /// Name of the metadata log directory inside the data directory (as in KRaft).
 const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -42,6 +43,9 @@ pub struct BrokerState {
     image: RwLock<Arc<MetadataImage>>,
     pub replicas: ReplicaManager,
     producer_ids: Mutex<(i64, i64)>,
+    /// The consumer-group coordinator, reached through its task.
+    pub groups: GroupShell,
+    group_task: Mutex<Option<GroupTask>>,
 }
 
 /// A topic as created (or as it would be, for `validate_only`).
@@ -77,6 +81,11 @@ impl BrokerState {
         }
         let image = Arc::new(store.image().clone());
         let log_defaults = config.log_defaults();
+        let coordinator = strata_groups::GroupCoordinator::new(
+            config.group_config(),
+            Box::new(|client_id: &str| format!("{client_id}-{}", Uuid::new_v4())),
+        );
+        let (groups, group_task) = GroupShell::new(coordinator);
         let state = Self {
             node_id: config.node_id,
             cluster_id: store.cluster_id().to_string(),
@@ -86,6 +95,8 @@ impl BrokerState {
             image: RwLock::new(image.clone()),
             replicas,
             producer_ids: Mutex::new((0, 0)),
+            groups,
+            group_task: Mutex::new(Some(group_task)),
             config,
         };
         let now = now_ms();
@@ -101,7 +112,48 @@ impl BrokerState {
             }
         }
         state.replicas.remove_strays(&keep)?;
+        state.load_groups()?;
         Ok(state)
+    }
+
+    /// Creates `__consumer_offsets` if needed and rebuilds the group coordinator from it
+    /// before the node serves anything, so no client ever sees a half-loaded coordinator.
+    fn load_groups(&self) -> Result<(), AdminError> {
+        if self.image().topic(OFFSETS_TOPIC).is_none() {
+            let spec = CreateTopicSpec {
+                name: OFFSETS_TOPIC.to_string(),
+                num_partitions: self.config.offsets_topic_num_partitions,
+                replication_factor: -1,
+                assignments: Default::default(),
+                configs: [
+                    ("cleanup.policy".to_string(), "compact".to_string()),
+                    (
+                        "segment.bytes".to_string(),
+                        self.config.offsets_topic_segment_bytes.to_string(),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            };
+            self.create_topic(spec, false)?;
+        }
+        let partitions: Vec<Arc<Partition>> = self
+            .replicas
+            .partitions()
+            .into_iter()
+            .filter(|p| p.topic_partition().topic == OFFSETS_TOPIC)
+            .collect();
+        let mut task = self.group_task.lock();
+        if let Some(task) = task.as_mut() {
+            let n = group_shell::load(&partitions, task.coordinator_mut());
+            tracing::info!(records = n, "group coordinator loaded");
+        }
+        Ok(())
+    }
+
+    /// The coordinator task, handed to the server once (see `Broker::run`).
+    pub fn take_group_task(&self) -> Option<GroupTask> {
+        self.group_task.lock().take()
     }
 
     /// The current metadata image (cheap: an `Arc` clone).
@@ -200,6 +252,12 @@ impl BrokerState {
 
     /// Deletes a topic and its logs. Durable on return.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+        if name == OFFSETS_TOPIC {
+            return Err(ControllerError::InvalidRequest(format!(
+                "the internal topic {name} cannot be deleted"
+            ))
+            .into());
+        }
         let mut store = self.metadata.lock();
         let image = store.image().clone();
         let topic = image

@@ -1,6 +1,7 @@
 //! `strata`: run a node (`serve`), administer topics, and measure throughput (`perf`).
 
 mod client;
+mod groups;
 mod node_config;
 mod perf;
 mod serve;
@@ -25,6 +26,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list, describe, delete topics and alter their configs.
     Topics(topics::TopicsArgs),
+    /// List, describe (with lag), delete consumer groups and reset their offsets.
+    Groups(groups::GroupsArgs),
     /// Measure produce or consume throughput and latency against a running broker.
     Perf(perf::PerfArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Topics(args) => topics::run(args).await,
+            Command::Groups(args) => groups::run(args).await,
             Command::Perf(args) => perf::run(args).await,
         }
     });

@@ -69,6 +69,18 @@ enum PerfCommand {
         #[arg(long, default_value_t = 5)]
         max_in_flight: usize,
     },
+    /// Commit offsets for a group as fast as the broker takes them (simple commits:
+    /// generation -1, no member), reporting commits/s and latency.
+    Commit {
+        #[command(flatten)]
+        common: Common,
+        /// Group to commit for (must be empty).
+        #[arg(long, default_value = "strata-perf-commit")]
+        group: String,
+        /// OffsetCommit requests in flight at once.
+        #[arg(long, default_value_t = 5)]
+        max_in_flight: usize,
+    },
     /// Read records from the earliest offset of every partition.
     Consume {
         #[command(flatten)]
@@ -108,6 +120,11 @@ pub async fn run(args: PerfArgs) -> Result<()> {
             common,
             partition_fetch_bytes,
         } => consume(common, partition_fetch_bytes).await,
+        PerfCommand::Commit {
+            common,
+            group,
+            max_in_flight,
+        } => commit(common, group, max_in_flight.max(1)).await,
     }
 }
 
@@ -470,4 +487,64 @@ fn count_batches(data: &[u8]) -> (u64, Option<i64>) {
         pos += 12 + len as usize;
     }
     (n, next)
+}
+
+/// `--num-records` OffsetCommit requests, each committing one partition's offset,
+/// pipelined `max_in_flight` deep.
+async fn commit(common: Common, group: String, max_in_flight: usize) -> Result<()> {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let mut c = Client::connect(&common.bootstrap_server).await?;
+    let partitions = partitions_of(&mut c, &common.topic, 1).await?;
+    let version = c.version(ApiKey::OffsetCommit, 8)?;
+    let Client { mut tx, mut rx, .. } = c;
+    let (inflight_tx, mut inflight_rx) = mpsc::channel::<Instant>(max_in_flight);
+    let total = common.num_records;
+    let reader = tokio::spawn(async move {
+        let mut stats = Stats::new()?;
+        while let Some(sent) = inflight_rx.recv().await {
+            let resp = rx.recv::<OffsetCommitRequest>(version).await?;
+            for t in &resp.topics {
+                for p in &t.partitions {
+                    if p.error_code != 0 {
+                        bail!("commit failed with error {}", p.error_code);
+                    }
+                }
+            }
+            stats.record(1, 0, Some(sent.elapsed()));
+        }
+        let secs = stats.start.elapsed().as_secs_f64().max(1e-9);
+        println!(
+            "{} commits, {:.1} commits/sec, {:.2} ms 50th, {:.2} ms 99th, {:.2} ms 99.9th.",
+            stats.records,
+            stats.records as f64 / secs,
+            stats.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
+            stats.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+            stats.latency_us.value_at_quantile(0.999) as f64 / 1000.0
+        );
+        anyhow::Ok(())
+    });
+    for i in 0..total {
+        let p = partitions[(i as usize) % partitions.len()];
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(topic_name(&common.topic))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(p)
+                    .with_committed_offset(i as i64)])]);
+        let permit = inflight_tx
+            .reserve()
+            .await
+            .context("response reader stopped")?;
+        let t0 = Instant::now();
+        tx.send(&req, version).await?;
+        tx.flush().await?;
+        permit.send(t0);
+    }
+    drop(inflight_tx);
+    reader.await.context("response reader panicked")??;
+    Ok(())
 }

@@ -43,10 +43,13 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
             });
         }
     }
+    // The broker's fetch.max.bytes caps what any request may ask for, so memory per
+    // fetch is bounded by configuration (plus one oversized batch, KIP-74).
+    let cap = state.config.fetch_max_bytes.max(0) as usize;
     let max_total = if req.max_bytes <= 0 {
-        usize::MAX
+        cap
     } else {
-        req.max_bytes as usize
+        (req.max_bytes as usize).min(cap)
     };
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
