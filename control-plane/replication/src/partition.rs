@@ -1,6 +1,9 @@
 use bytes::Bytes;
 use parking_lot::RwLock;
-use strata_log::{AppendInfo, LogConfig, LogError, PartitionLog, TimestampOffset};
+use strata_log::{
+    AppendInfo, CleanStats, CleanerOptions, LogConfig, LogError, PartitionLog, Throttle,
+    TimestampOffset,
+};
 use tokio::sync::watch;
 
 use crate::replica_manager::TopicPartition;
@@ -135,8 +138,26 @@ impl Partition {
         self.log.read().config().clone()
     }
 
+    pub(crate) fn roll_if_due(&self, now_ms: i64) -> Result<bool, LogError> {
+        self.log.write().roll_if_due(now_ms)
+    }
+
     pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         self.log.write().enforce_retention(now_ms)
+    }
+
+    /// Compacts the log if its policy and dirty ratio call for it. Holds the log for
+    /// the clean (produce and fetch of this partition wait).
+    pub(crate) fn clean_if_needed(
+        &self,
+        now_ms: i64,
+        opts: &CleanerOptions,
+        throttle: &mut Throttle,
+    ) -> Result<Option<CleanStats>, LogError> {
+        if !self.log.read().needs_cleaning(now_ms) {
+            return Ok(None);
+        }
+        self.log.write().clean(now_ms, opts, throttle).map(Some)
     }
 
     pub(crate) fn flush(&self) -> Result<(), LogError> {

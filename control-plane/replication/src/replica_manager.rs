@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use strata_log::{LogConfig, PartitionLog};
+use strata_log::{CleanerOptions, LogConfig, PartitionLog, Throttle};
 use tokio::sync::watch;
 
 use crate::error::ReplicationError;
@@ -186,6 +186,15 @@ impl ReplicaManager {
         Ok(())
     }
 
+    /// Rolls every active segment whose `segment.ms` has passed.
+    pub fn roll_due(&self, now_ms: i64) {
+        for p in self.partitions() {
+            if let Err(e) = p.roll_if_due(now_ms) {
+                tracing::warn!(tp = %p.topic_partition(), error = %e, "time-based roll failed");
+            }
+        }
+    }
+
     /// Runs time/size retention (and time-based rolls) on every partition.
     pub fn enforce_retention(&self, now_ms: i64) {
         for p in self.partitions() {
@@ -195,6 +204,26 @@ impl ReplicaManager {
                     tracing::info!(tp = %p.topic_partition(), segments = n, "retention deleted segments")
                 }
                 Err(e) => tracing::warn!(tp = %p.topic_partition(), error = %e, "retention failed"),
+            }
+        }
+    }
+
+    /// One pass of the log cleaner over every compacted partition that needs it.
+    /// `throttle` bounds the cleaner's I/O across the pass.
+    pub fn run_cleaner(&self, now_ms: i64, opts: &CleanerOptions, throttle: &mut Throttle) {
+        for p in self.partitions() {
+            let started = std::time::Instant::now();
+            match p.clean_if_needed(now_ms, opts, throttle) {
+                Ok(Some(stats)) => tracing::info!(
+                    tp = %p.topic_partition(),
+                    removed = stats.records_removed,
+                    read = stats.bytes_read,
+                    written = stats.bytes_written,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "cleaned"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(tp = %p.topic_partition(), error = %e, "clean failed"),
             }
         }
     }

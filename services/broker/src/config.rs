@@ -77,6 +77,14 @@ pub struct BrokerConfig {
     pub log_message_timestamp_after_max_ms: i64,
     #[serde(rename = "log.cleanup.policy")]
     pub log_cleanup_policy: String,
+    #[serde(rename = "log.cleaner.enable")]
+    pub log_cleaner_enable: bool,
+    #[serde(rename = "log.cleaner.backoff.ms")]
+    pub log_cleaner_backoff_ms: i64,
+    #[serde(rename = "log.cleaner.dedupe.buffer.size")]
+    pub log_cleaner_dedupe_buffer_size: i64,
+    #[serde(rename = "log.cleaner.io.max.bytes.per.second")]
+    pub log_cleaner_io_max_bytes_per_second: f64,
     #[serde(rename = "offsets.topic.num.partitions")]
     pub offsets_topic_num_partitions: i32,
     #[serde(rename = "offsets.topic.segment.bytes")]
@@ -126,6 +134,10 @@ impl Default for BrokerConfig {
             log_message_timestamp_before_max_ms: i64::MAX,
             log_message_timestamp_after_max_ms: 3_600_000,
             log_cleanup_policy: "delete".into(),
+            log_cleaner_enable: true,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_dedupe_buffer_size: 134_217_728,
+            log_cleaner_io_max_bytes_per_second: f64::MAX,
             offsets_topic_num_partitions: 50,
             offsets_topic_segment_bytes: 104_857_600,
             offsets_retention_minutes: 10_080,
@@ -292,10 +304,28 @@ impl BrokerConfig {
             "must be >= 0",
         );
         check(
-            self.log_cleanup_policy == "delete",
+            strata_log::validate_topic_config("cleanup.policy", &self.log_cleanup_policy).is_ok(),
             "log.cleanup.policy",
             self.log_cleanup_policy.clone(),
-            "only delete is supported until compaction lands",
+            "must be delete, compact, or compact,delete",
+        );
+        check(
+            self.log_cleaner_backoff_ms >= 0,
+            "log.cleaner.backoff.ms",
+            self.log_cleaner_backoff_ms.to_string(),
+            "must be >= 0",
+        );
+        check(
+            self.log_cleaner_dedupe_buffer_size >= 1024 * 1024,
+            "log.cleaner.dedupe.buffer.size",
+            self.log_cleaner_dedupe_buffer_size.to_string(),
+            "must be >= 1048576",
+        );
+        check(
+            self.log_cleaner_io_max_bytes_per_second > 0.0,
+            "log.cleaner.io.max.bytes.per.second",
+            self.log_cleaner_io_max_bytes_per_second.to_string(),
+            "must be > 0",
         );
         check(
             (1..=1000).contains(&self.offsets_topic_num_partitions),
@@ -416,6 +446,19 @@ impl BrokerConfig {
                 self.log_message_timestamp_after_max_ms.to_string(),
             ),
             ("log.cleanup.policy", self.log_cleanup_policy.clone()),
+            ("log.cleaner.enable", self.log_cleaner_enable.to_string()),
+            (
+                "log.cleaner.backoff.ms",
+                self.log_cleaner_backoff_ms.to_string(),
+            ),
+            (
+                "log.cleaner.dedupe.buffer.size",
+                self.log_cleaner_dedupe_buffer_size.to_string(),
+            ),
+            (
+                "log.cleaner.io.max.bytes.per.second",
+                self.log_cleaner_io_max_bytes_per_second.to_string(),
+            ),
             (
                 "offsets.topic.num.partitions",
                 self.offsets_topic_num_partitions.to_string(),

@@ -270,6 +270,19 @@ mod handled_tests {
             ApiKey::DescribeCluster => RequestKind::DescribeCluster(
                 DescribeClusterRequest::default().with_endpoint_type(1),
             ),
+            ApiKey::FindCoordinator => {
+                RequestKind::FindCoordinator(FindCoordinatorRequest::default())
+            }
+            ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default()),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default()),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default()),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(OffsetCommitRequest::default()),
+            ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default()),
+            ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default()),
+            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
+            ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
             other => panic!("no default request for {other:?}"),
         }
     }
@@ -283,7 +296,12 @@ mod handled_tests {
             log_dirs: dir.path().to_path_buf(),
             ..Default::default()
         };
-        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap();
+        let state =
+            std::sync::Arc::new(BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap());
+        // The group APIs answer through the coordinator task.
+        let groups = state.take_group_task().unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(groups.run(state.clone(), stop.clone()));
         for (key, lo, hi) in SUPPORTED_APIS {
             for version in *lo..=*hi {
                 let header = RequestHeader::default()

@@ -74,6 +74,9 @@ impl Broker {
         let mut tasks = JoinSet::new();
         let conn_shutdown = shutdown.child_token();
         tasks.spawn(housekeeping(state.clone(), conn_shutdown.clone()));
+        if state.config.log_cleaner_enable {
+            tasks.spawn(cleaner(state.clone(), conn_shutdown.clone()));
+        }
         if let Some(groups) = state.take_group_task() {
             tasks.spawn(groups.run(state.clone(), conn_shutdown.clone()));
         }
@@ -143,11 +146,10 @@ async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
         let do_retention =
             now.duration_since(last_retention) >= Duration::from_millis(retention_every);
         let do_flush = now.duration_since(last_flush) >= Duration::from_millis(flush_every);
-        if !(do_retention || do_flush) {
-            continue;
-        }
         let s = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            // segment.ms rolls run every tick: an idle segment is sealed on time.
+            s.replicas.roll_due(now_ms());
             if do_retention {
                 s.replicas.enforce_retention(now_ms());
             }
@@ -162,5 +164,30 @@ async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
         if do_flush {
             last_flush = now;
         }
+    }
+}
+
+/// The log cleaner: every `log.cleaner.backoff.ms`, compacts the partitions whose
+/// policy includes compact and whose dirty ratio (or max lag) calls for it, on a
+/// blocking thread, one pass at a time, at most `log.cleaner.io.max.bytes.per.second`.
+async fn cleaner(state: Arc<BrokerState>, shutdown: CancellationToken) {
+    let backoff = Duration::from_millis(state.config.log_cleaner_backoff_ms.max(10) as u64);
+    let opts = strata_log::CleanerOptions {
+        dedupe_buffer_size: state.config.log_cleaner_dedupe_buffer_size.max(1) as usize,
+        ..Default::default()
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let s = state.clone();
+        let o = opts.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut throttle =
+                strata_log::Throttle::new(s.config.log_cleaner_io_max_bytes_per_second);
+            s.replicas.run_cleaner(now_ms(), &o, &mut throttle);
+        })
+        .await;
     }
 }

@@ -485,7 +485,7 @@ pub struct LogConfig {
     pub message_timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`.
     pub message_timestamp_after_max_ms: i64,
-    /// `cleanup.policy` (stored only; compaction is not implemented).
+    /// `cleanup.policy`: `delete`, `compact` or both.
     pub cleanup_policy: String,
     /// Valid overrides of topic configs that have no field above.
     pub other_overrides: BTreeMap<String, String>,
@@ -570,6 +570,45 @@ impl LogConfig {
         } else {
             Err(errors)
         }
+    }
+
+    /// `cleanup.policy` includes `compact`.
+    pub fn is_compact(&self) -> bool {
+        self.cleanup_policy
+            .split(',')
+            .any(|p| p.trim() == "compact")
+    }
+
+    /// `cleanup.policy` includes `delete` (time and size retention apply).
+    pub fn is_delete(&self) -> bool {
+        self.cleanup_policy.split(',').any(|p| p.trim() == "delete")
+    }
+
+    fn other<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
+        self.other_overrides
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// `delete.retention.ms`: how long tombstones survive compaction.
+    pub fn delete_retention_ms(&self) -> i64 {
+        self.other("delete.retention.ms", 86_400_000)
+    }
+
+    /// `min.cleanable.dirty.ratio`
+    pub fn min_cleanable_dirty_ratio(&self) -> f64 {
+        self.other("min.cleanable.dirty.ratio", 0.5)
+    }
+
+    /// `min.compaction.lag.ms`: records younger than this are not compacted.
+    pub fn min_compaction_lag_ms(&self) -> i64 {
+        self.other("min.compaction.lag.ms", 0)
+    }
+
+    /// `max.compaction.lag.ms`: dirty records older than this force a clean.
+    pub fn max_compaction_lag_ms(&self) -> i64 {
+        self.other("max.compaction.lag.ms", i64::MAX)
     }
 
     /// The effective value of every topic config in [`TOPIC_CONFIGS`] order.

@@ -11,6 +11,9 @@
 //! timestamp-lookup slow path.)
 
 pub mod batch;
+pub mod cleaner;
+#[cfg(test)]
+mod cleaner_tests;
 pub mod config;
 pub mod error;
 mod files;
@@ -26,6 +29,7 @@ mod segment;
 mod timestamp_lookup;
 
 pub use batch::{split_batches, RecordBatchHeader, BATCH_HEADER_LEN};
+pub use cleaner::{CleanStats, CleanerOptions, Throttle};
 pub use config::{
     validate_topic_config, ConfigError, ConfigKind, LogConfig, TimestampType, TopicConfigDef,
     TOPIC_CONFIGS,

@@ -287,6 +287,18 @@ impl PartitionLog {
                 "control batches may not be produced".into(),
             ));
         }
+        if self.config.is_compact() {
+            // Compaction needs a key on every record (Kafka rejects keyless records on
+            // compacted topics); this is the only produce path that looks inside batches.
+            let mut buf = Bytes::copy_from_slice(h.as_bytes());
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+                .map_err(|e| LogError::CorruptRecord(format!("cannot decode batch: {e}")))?;
+            if set.records.iter().any(|r| r.key.is_none()) {
+                return Err(LogError::InvalidRecord(
+                    "Compacted topic cannot accept message without key".into(),
+                ));
+            }
+        }
         if self.config.message_timestamp_type == TimestampType::CreateTime {
             for ts in [h.base_timestamp(), h.max_timestamp()] {
                 if ts == -1 {

@@ -31,6 +31,7 @@ impl PartitionLog {
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
         let _ = now_ms;
         std::fs::create_dir_all(dir)?;
+        crate::cleaner::recover_swaps(dir)?;
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
         for e in std::fs::read_dir(dir)? {

@@ -5,6 +5,23 @@ use crate::files::{write_offset_checkpoint, LOG_START_FILE};
 use crate::log::PartitionLog;
 
 impl PartitionLog {
+    /// Rolls the active segment if it is non-empty and `segment.ms` has passed since its
+    /// first append, so an idle segment is sealed (and can be tiered or compacted)
+    /// without waiting for the next append. Returns whether it rolled.
+    pub fn roll_if_due(&mut self, now_ms: i64) -> Result<bool, LogError> {
+        let segment_ms = self.config.segment_ms;
+        if !self.active().is_empty()
+            && self
+                .active()
+                .rolling_ts
+                .is_some_and(|t| now_ms.saturating_sub(t) >= segment_ms)
+        {
+            self.roll()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// DeleteRecords: moves the log start offset up to `offset` (never down;
     /// capped at the log end), deletes segments wholly below it, and durably
     /// persists the new start offset before returning it.
@@ -57,18 +74,15 @@ impl PartitionLog {
     /// segment and is persisted durably. Also rolls the active segment when
     /// `segment.ms` has elapsed. Returns the number of segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
-        let segment_ms = self.config.segment_ms;
-        if !self.active().is_empty()
-            && self
-                .active()
-                .rolling_ts
-                .is_some_and(|t| now_ms.saturating_sub(t) >= segment_ms)
-        {
-            self.roll()?;
-        }
+        self.roll_if_due(now_ms)?;
         let mut deleted = self.delete_segments_below_start()?;
 
-        let retention_ms = self.config.retention_ms;
+        // Time and size retention apply only when the policy includes delete.
+        let retention_ms = if self.config.is_delete() {
+            self.config.retention_ms
+        } else {
+            -1
+        };
         if retention_ms >= 0 {
             let expired = |max_ts: i64| now_ms.saturating_sub(max_ts) > retention_ms;
             let all_expired = self
@@ -88,7 +102,11 @@ impl PartitionLog {
             deleted += self.delete_segments(&doomed)?;
         }
 
-        let retention_bytes = self.config.retention_bytes;
+        let retention_bytes = if self.config.is_delete() {
+            self.config.retention_bytes
+        } else {
+            -1
+        };
         if retention_bytes >= 0 {
             let mut diff = self.size_bytes() as i64 - retention_bytes;
             let active_base = self.active().base_offset;
