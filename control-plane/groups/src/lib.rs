@@ -12,10 +12,13 @@
 //! Must never depend on `services/` crates or Kafka wire types: the broker translates
 //! requests into [`Request`] and [`GroupError`]s into Kafka error codes.
 
+mod admin;
 mod config;
 mod coordinator;
 mod error;
 mod group;
+mod membership;
+mod offsets;
 mod record;
 mod request;
 
