@@ -8,6 +8,7 @@
 #   STRATA_SKIP_LINT=1          skip cargo fmt --check and cargo clippy
 #   STRATA_SKIP_CARGO_TESTS=1   skip cargo test
 #   STRATA_SKIP_E2E=1           skip the pytest end-to-end suite
+#   STRATA_SKIP_S3=1            run the remote-tier conformance suite without the S3 server
 #   STRATA_TEST_VENV=DIR        where the Python venv lives (default: <target>/test-venv)
 #   CARGO_TARGET_DIR            honoured for the binary and the default venv location
 #   STRATA_KEEP_TMP=1           keep the brokers' temp dirs (data + logs) after the run
@@ -72,6 +73,15 @@ if [ "${STRATA_SKIP_LINT:-0}" != 1 ]; then
 fi
 
 if [ "${STRATA_SKIP_CARGO_TESTS:-0}" != 1 ]; then
+    # The remote tier's conformance suite also runs against a real S3-compatible server
+    # on loopback, started (and installed on first use) by the project's own script.
+    if [ "${STRATA_SKIP_S3:-0}" != 1 ]; then
+        section "S3-compatible server (localstack/s3-emulator.sh)"
+        S3_PORT="${STRATA_TEST_S3_PORT:-4599}"
+        eval "$("$REPO/localstack/s3-emulator.sh" start "$S3_PORT" strata-test)"
+        export STRATA_TEST_S3_BUCKET=strata-test
+        trap '"$REPO/localstack/s3-emulator.sh" stop "$S3_PORT" >/dev/null 2>&1 || true' EXIT
+    fi
     section "cargo test"
     cargo test --workspace --release
 fi
