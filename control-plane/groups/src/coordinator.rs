@@ -218,61 +218,33 @@ impl GroupCoordinator {
     }
 
     /// Fires every timer due at `now`: expired sessions and pending member ids, join
-    /// phases past their deadline, expired offsets of empty groups.
+    /// and sync phases past their deadline, expired offsets and the removal of empty
+    /// groups without offsets. Each group's timers run independently: a member that
+    /// misbehaves delays only its own group.
+    ///
+    /// Contract: after `tick(t)`, nothing that was due at `t` is due any more, so
+    /// [`Self::next_deadline`] is either `None` or later than `t` (no busy loop).
     pub fn tick(&mut self, now: i64) -> Output {
         let mut out = Output::default();
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for gid in ids {
-            let Some(g) = self.groups.get_mut(&gid) else {
-                continue;
-            };
-            g.pending.retain(|_, deadline| *deadline > now);
-            let expired: Vec<String> = g
-                .members
-                .values()
-                .filter(|m| m.session_deadline <= now)
-                .map(|m| m.member_id.clone())
-                .collect();
-            for m in &expired {
-                self.remove_member(&gid, m, now, &mut out);
-            }
-            let due = self
-                .groups
-                .get(&gid)
-                .and_then(|g| g.rebalance_deadline)
-                .is_some_and(|d| d <= now);
-            if due {
-                self.complete_join(&gid, now, &mut out);
-            } else if !expired.is_empty() {
-                self.try_complete_join(&gid, now, &mut out);
-            }
+            self.tick_membership(&gid, now, &mut out);
             self.expire_offsets(&gid, now, &mut out);
         }
         out
     }
 
-    /// The earliest time `tick` has something to do.
+    /// The earliest time [`Self::tick`] has something to do, if any. The shell calls
+    /// `tick` then (a deadline already past means "now").
     pub fn next_deadline(&self) -> Option<i64> {
-        let mut next: Option<i64> = None;
-        let mut consider = |t: i64| next = Some(next.map_or(t, |n: i64| n.min(t)));
-        for g in self.groups.values() {
-            for m in g.members.values() {
-                consider(m.session_deadline);
-            }
-            for d in g.pending.values() {
-                consider(*d);
-            }
-            if let Some(d) = g.rebalance_deadline {
-                consider(d);
-            }
-            if g.members.is_empty() && !g.offsets.is_empty() {
-                consider(
-                    g.empty_since
-                        .saturating_add(self.config.offsets_retention_ms),
-                );
-            }
-        }
-        next
+        self.groups
+            .values()
+            .filter_map(|g| {
+                let membership = Self::membership_deadline(g);
+                let offsets = self.offsets_deadline(g);
+                membership.into_iter().chain(offsets).min()
+            })
+            .min()
     }
 
     /// Rebuilds state from a `__consumer_offsets` record (start-up). Members come back
@@ -317,7 +289,7 @@ impl GroupCoordinator {
                 generation,
                 protocol,
                 leader,
-                state_timestamp: _,
+                state_timestamp,
                 members,
             } => {
                 let g = self
@@ -330,6 +302,10 @@ impl GroupCoordinator {
                 g.leader = leader;
                 g.members.clear();
                 g.static_members.clear();
+                g.pending.clear();
+                g.rebalance_deadline = None;
+                g.initial_delay_since = None;
+                g.sync_deadline = None;
                 for m in members {
                     self.join_seq += 1;
                     if let Some(i) = &m.group_instance_id {
@@ -358,15 +334,39 @@ impl GroupCoordinator {
                         },
                     );
                 }
-                let state = if g.members.is_empty() {
-                    GroupState::Empty
+                if g.leader
+                    .as_ref()
+                    .is_some_and(|l| !g.members.contains_key(l))
+                {
+                    g.leader = None;
+                }
+                if g.members.is_empty() {
+                    g.state = GroupState::Empty;
+                    // Offsets expire relative to when the group became Empty, which
+                    // survives restarts through the record's state timestamp.
+                    g.empty_since = if state_timestamp >= 0 {
+                        state_timestamp
+                    } else {
+                        now
+                    };
+                    g.state_timestamp = g.empty_since;
                 } else {
-                    GroupState::Stable
-                };
-                g.transition(state, now);
+                    g.transition(GroupState::Stable, now);
+                }
             }
             GroupRecord::GroupTombstone { group } => {
-                self.groups.remove(&group);
+                // The group's metadata is gone; offsets written after it (a later
+                // simple commit) keep an Empty group alive.
+                if let Some(g) = self.groups.get(&group) {
+                    if g.offsets.is_empty() {
+                        self.groups.remove(&group);
+                    } else {
+                        let offsets = g.offsets.clone();
+                        let mut fresh = Group::new(&group, now);
+                        fresh.offsets = offsets;
+                        self.groups.insert(group, fresh);
+                    }
+                }
             }
         }
     }
@@ -385,17 +385,18 @@ impl GroupCoordinator {
     }
 }
 
-/// Checks that `member_id` belongs to the group and is not a fenced static instance.
+/// Kafka's `validateCurrentMember`: with an instance id, it must be known and held by
+/// `member_id` (else UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID); the member must exist.
 pub(crate) fn check_member(
     g: &Group,
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Result<(), GroupError> {
     if let Some(i) = instance_id {
-        if let Some(current) = g.static_members.get(i) {
-            if current != member_id {
-                return Err(GroupError::FencedInstanceId);
-            }
+        match g.static_members.get(i) {
+            Some(current) if current != member_id => return Err(GroupError::FencedInstanceId),
+            Some(_) => {}
+            None => return Err(GroupError::UnknownMemberId),
         }
     }
     if !g.members.contains_key(member_id) {

@@ -88,8 +88,15 @@ pub(crate) struct Group {
     pub static_members: HashMap<String, String>,
     /// Member ids handed out with MEMBER_ID_REQUIRED, with their expiry.
     pub pending: HashMap<String, i64>,
-    /// When the join phase of the current rebalance completes at the latest.
+    /// When the join phase of the current rebalance completes at the latest
+    /// (PreparingRebalance only).
     pub rebalance_deadline: Option<i64>,
+    /// When the rebalance started from Empty, i.e. the join phase is in the initial
+    /// delay (`group.initial.rebalance.delay.ms`) that waits for more members.
+    pub initial_delay_since: Option<i64>,
+    /// When members that have not sent SyncGroup are removed (CompletingRebalance
+    /// only; Kafka's pending-sync timeout, the rebalance timeout).
+    pub sync_deadline: Option<i64>,
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// When the group last became Empty (offsets expire relative to it).
     pub empty_since: i64,
@@ -109,6 +116,8 @@ impl Group {
             static_members: HashMap::new(),
             pending: HashMap::new(),
             rebalance_deadline: None,
+            initial_delay_since: None,
+            sync_deadline: None,
             offsets: BTreeMap::new(),
             empty_since: now,
             state_timestamp: now,
@@ -162,6 +171,17 @@ impl Group {
             .map(|(_, c)| (*c).clone())
     }
 
+    /// The longest rebalance timeout of the members (how long a join phase may last).
+    pub fn rebalance_timeout(&self) -> i64 {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms.max(0) as i64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Every member (and every member id handed out with MEMBER_ID_REQUIRED) has sent
+    /// its JoinGroup for this rebalance.
     pub fn all_rejoined(&self) -> bool {
         self.pending.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
     }

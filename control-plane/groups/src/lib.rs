@@ -24,11 +24,18 @@ mod request;
 
 #[cfg(test)]
 mod coordinator_tests;
+#[cfg(test)]
+mod offsets_tests;
+#[cfg(test)]
+mod rebalance_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use config::GroupConfig;
 pub use coordinator::{partition_for, GroupCoordinator, MemberIdGenerator, Output, RequestId};
 pub use error::{DecodeError, GroupError};
 pub use group::GroupState;
+pub use offsets::EMPTY_GROUP_GRACE_MS;
 pub use record::{GroupRecord, MemberRecord};
 pub use request::{
     DescribedMember, GroupDescription, GroupListing, JoinGroupReply, JoinedMember,

@@ -1,12 +1,14 @@
 //! Records of `__consumer_offsets`, in Apache Kafka's own layouts (OffsetCommitKey v1 /
 //! OffsetCommitValue v3, GroupMetadataKey v2 / GroupMetadataValue v3), so the topic is
-//! compacted per key exactly as Kafka's is.
+//! compacted per key exactly as Kafka's is. Older value versions (0..=2) decode too;
+//! the flexible versions Kafka 3.x+ may write (v4+, compact strings and tagged fields)
+//! are refused with a [`DecodeError`] rather than misread.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::DecodeError;
 
-/// One member as stored in a group's metadata record.
+/// One member as stored in a group's metadata record (GroupMetadataValue v3 member).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRecord {
     pub member_id: String,
@@ -19,7 +21,9 @@ pub struct MemberRecord {
     pub assignment: Bytes,
 }
 
-/// A record the coordinator emits (and replays at start-up).
+/// A record of `__consumer_offsets`: the coordinator emits them in [`crate::Output`]
+/// and rebuilds its state from them with [`crate::GroupCoordinator::replay`]. Offsets
+/// and group metadata have different keys, so compaction keeps the latest of each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupRecord {
     Offset {
@@ -237,6 +241,11 @@ impl GroupRecord {
                 };
                 let mut v = Reader(value);
                 let vv = v.i16()?;
+                if !(0..=OFFSET_VALUE).contains(&vv) {
+                    return Err(DecodeError(format!(
+                        "unsupported offset value version {vv}"
+                    )));
+                }
                 let offset = v.i64()?;
                 let leader_epoch = if vv >= 3 { v.i32()? } else { -1 };
                 let metadata = v.str()?;
@@ -258,6 +267,9 @@ impl GroupRecord {
                 };
                 let mut v = Reader(value);
                 let vv = v.i16()?;
+                if !(0..=GROUP_VALUE).contains(&vv) {
+                    return Err(DecodeError(format!("unsupported group value version {vv}")));
+                }
                 let protocol_type = v.str()?;
                 let generation = v.i32()?;
                 let protocol = v.nullable_str()?;
@@ -355,6 +367,43 @@ mod tests {
         fn garbage_never_panics(key in proptest::collection::vec(any::<u8>(), 0..64),
                                 value in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..128))) {
             let _ = GroupRecord::decode(&key, value.as_deref());
+        }
+
+        #[test]
+        fn group_records_round_trip(group in "[a-z]{1,12}", pt in "[a-z]{0,8}", generation in any::<i32>(),
+                                    protocol in proptest::option::of("[a-z]{1,8}"), leader in proptest::option::of("[a-z0-9-]{1,8}"),
+                                    ts in any::<i64>(),
+                                    members in proptest::collection::vec(("[a-z0-9-]{1,10}", proptest::option::of("[a-z]{1,5}"), any::<i32>(), any::<i32>(),
+                                                                          proptest::collection::vec(any::<u8>(), 0..16), proptest::collection::vec(any::<u8>(), 0..16)), 0..4),
+                                    tombstone in any::<bool>()) {
+            let r = if tombstone {
+                GroupRecord::GroupTombstone { group }
+            } else {
+                GroupRecord::Group {
+                    group, protocol_type: pt, generation, protocol, leader, state_timestamp: ts,
+                    members: members.into_iter().map(|(id, inst, rt, st, sub, asg)| MemberRecord {
+                        member_id: id, group_instance_id: inst, client_id: "c".into(), client_host: "/h".into(),
+                        rebalance_timeout_ms: rt, session_timeout_ms: st, subscription: sub.into(), assignment: asg.into(),
+                    }).collect(),
+                }
+            };
+            prop_assert_eq!(GroupRecord::decode(&r.key(), r.value().as_deref()).unwrap(), r);
+        }
+
+        /// Valid prefixes with the rest garbled still never panic.
+        #[test]
+        fn garbled_valid_records_never_panic(cut in 0usize..200, flip in any::<u8>(), at in 0usize..200) {
+            let r = GroupRecord::Group {
+                group: "g".into(), protocol_type: "consumer".into(), generation: 3, protocol: Some("range".into()),
+                leader: Some("m".into()), state_timestamp: 1,
+                members: vec![MemberRecord { member_id: "m".into(), group_instance_id: None, client_id: "c".into(),
+                    client_host: "h".into(), rebalance_timeout_ms: 1, session_timeout_ms: 2,
+                    subscription: Bytes::from_static(b"s"), assignment: Bytes::from_static(b"a") }],
+            };
+            let mut v = r.value().unwrap().to_vec();
+            if at < v.len() { v[at] ^= flip; }
+            v.truncate(cut);
+            let _ = GroupRecord::decode(&r.key(), Some(&v));
         }
 
         #[test]
