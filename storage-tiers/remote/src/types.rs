@@ -22,7 +22,8 @@ pub struct RemoteLogSegmentId {
     pub id: Uuid,
 }
 
-/// KIP-405's segment states; the only legal moves are forward along this order.
+/// KIP-405's segment states; the only legal moves are forward along this order
+/// (COPY_SEGMENT_STARTED may also go straight to DELETE_SEGMENT_STARTED: a failed copy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RemoteLogSegmentState {
     CopySegmentStarted,
@@ -48,6 +49,65 @@ impl RemoteLogSegmentState {
                 DeleteSegmentStarted | DeleteSegmentFinished
             ) | (DeleteSegmentFinished, DeleteSegmentFinished)
         )
+    }
+
+    /// Kafka's name of the state, as stored in metadata records.
+    pub fn name(self) -> &'static str {
+        match self {
+            RemoteLogSegmentState::CopySegmentStarted => "COPY_SEGMENT_STARTED",
+            RemoteLogSegmentState::CopySegmentFinished => "COPY_SEGMENT_FINISHED",
+            RemoteLogSegmentState::DeleteSegmentStarted => "DELETE_SEGMENT_STARTED",
+            RemoteLogSegmentState::DeleteSegmentFinished => "DELETE_SEGMENT_FINISHED",
+        }
+    }
+
+    /// The state named `name` (see [`Self::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        use RemoteLogSegmentState::*;
+        [
+            CopySegmentStarted,
+            CopySegmentFinished,
+            DeleteSegmentStarted,
+            DeleteSegmentFinished,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+/// KIP-405's partition-deletion states, forward only along this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RemotePartitionDeleteState {
+    DeletePartitionMarked,
+    DeletePartitionStarted,
+    DeletePartitionFinished,
+}
+
+impl RemotePartitionDeleteState {
+    /// Whether `self -> next` is allowed: one step forward, or the same state again.
+    pub fn can_move_to(self, next: RemotePartitionDeleteState) -> bool {
+        (next as u8) == (self as u8) || (next as u8) == (self as u8) + 1
+    }
+
+    /// Kafka's name of the state, as stored in the bucket.
+    pub fn name(self) -> &'static str {
+        match self {
+            RemotePartitionDeleteState::DeletePartitionMarked => "DELETE_PARTITION_MARKED",
+            RemotePartitionDeleteState::DeletePartitionStarted => "DELETE_PARTITION_STARTED",
+            RemotePartitionDeleteState::DeletePartitionFinished => "DELETE_PARTITION_FINISHED",
+        }
+    }
+
+    /// The state named `name` (see [`Self::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        use RemotePartitionDeleteState::*;
+        [
+            DeletePartitionMarked,
+            DeletePartitionStarted,
+            DeletePartitionFinished,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
     }
 }
 

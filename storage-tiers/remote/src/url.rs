@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
 use crate::error::RemoteStorageError;
@@ -10,8 +11,9 @@ use crate::error::RemoteStorageError;
 /// `gs://bucket[/prefix]`, `az://container[/prefix]`. Cloud stores take their
 /// credentials and endpoints from the standard environment (`AWS_*`, with
 /// `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for LocalStack/MinIO; `GOOGLE_*`;
-/// `AZURE_*`). Returns the store and the key prefix inside it.
-pub fn store_from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, String), RemoteStorageError> {
+/// `AZURE_*`). A `/prefix` after the bucket roots the returned store there (a
+/// `PrefixStore`), so callers use keys relative to it.
+pub fn store_from_url(url: &str) -> Result<Arc<dyn ObjectStore>, RemoteStorageError> {
     let bad = |m: String| RemoteStorageError::Config(m);
     let (scheme, rest) = url
         .split_once("://")
@@ -28,7 +30,7 @@ pub fn store_from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, String), Remot
             let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                 .map_err(|e| bad(e.to_string()))?
                 .with_automatic_cleanup(true);
-            return Ok((Arc::new(fs), String::new()));
+            return Ok(Arc::new(fs));
         }
         "s3" => Arc::new(
             object_store::aws::AmazonS3Builder::from_env()
@@ -50,5 +52,9 @@ pub fn store_from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, String), Remot
         ),
         other => return Err(bad(format!("unsupported scheme {other} in {url}"))),
     };
-    Ok((store, prefix))
+    if prefix.is_empty() {
+        Ok(store)
+    } else {
+        Ok(Arc::new(PrefixStore::new(store, prefix.as_str())))
+    }
 }
