@@ -21,6 +21,6 @@ pub use configs::{
 pub use error::ControllerError;
 pub use topic_name::{validate_topic_name, MAX_TOPIC_NAME_LENGTH};
 pub use topics::{
-    create_partitions, create_topic, delete_topic, CreateTopicSpec, PartitionCountUpdate,
-    MAX_PARTITIONS,
+    create_partitions, create_topic, create_topic_with_id, delete_topic, CreateTopicSpec,
+    PartitionCountUpdate, MAX_PARTITIONS,
 };

@@ -21,8 +21,8 @@ mod store;
 
 pub use controller::{
     allocate_producer_ids, alter_broker_configs, alter_topic_configs, create_partitions,
-    create_topic, delete_topic, register_broker, ControllerError, CreateTopicSpec,
-    PartitionCountUpdate,
+    create_topic, create_topic_with_id, delete_topic, register_broker, ControllerError,
+    CreateTopicSpec, PartitionCountUpdate,
 };
 pub use error::MetadataError;
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

@@ -5,12 +5,19 @@
 //! and the rules around it (where the directory lives, which topic incarnation it
 //! belongs to, when a read may see an offset). It knows nothing of the Kafka wire
 //! protocol or of `services/`; a later issue adds followers, the ISR and acks=all
-//! purgatories over gRPC here.
+//! purgatories over gRPC here. The remote log manager ([`RemoteLogManager`]) tiers the
+//! logs of partitions with `remote.storage.enable`.
 
 mod error;
 mod partition;
+mod remote_view;
 mod replica_manager;
+mod tiering;
 
 pub use error::ReplicationError;
-pub use partition::{FetchedData, Partition};
+pub use partition::{FetchedData, OffsetTier, Partition};
+pub use remote_view::RemoteView;
 pub use replica_manager::{ReplicaManager, TopicPartition};
+pub use tiering::{
+    RecoveredPartition, RemoteLogManager, TierStats, TierStatsSnapshot, TieringConfig, TieringError,
+};

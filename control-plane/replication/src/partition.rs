@@ -6,6 +6,7 @@ use strata_log::{
 };
 use tokio::sync::watch;
 
+use crate::remote_view::RemoteView;
 use crate::replica_manager::TopicPartition;
 
 /// One partition this broker leads: its log and the high watermark readers may see.
@@ -19,6 +20,19 @@ pub struct Partition {
     leader_epoch: i32,
     log: RwLock<PartitionLog>,
     appended: watch::Sender<u64>,
+    /// What the remote tier holds of this partition (empty unless tiered).
+    remote: RwLock<RemoteView>,
+}
+
+/// Where an offset of a partition lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetTier {
+    /// In the local log.
+    Local,
+    /// Below the local log start, in the remote tier.
+    Remote,
+    /// Outside `[log start, log end]`.
+    OutOfRange,
 }
 
 /// What a read returns: whole batches plus the offsets a Fetch response reports.
@@ -43,6 +57,7 @@ impl Partition {
             leader_epoch: 0,
             log: RwLock::new(log),
             appended,
+            remote: RwLock::new(RemoteView::default()),
         }
     }
 
@@ -53,6 +68,11 @@ impl Partition {
     /// The id of the topic incarnation this log belongs to.
     pub fn topic_id(&self) -> [u8; 16] {
         self.topic_id
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.log.read().dir().to_path_buf()
     }
 
     pub fn leader_epoch(&self) -> i32 {
@@ -81,11 +101,19 @@ impl Partition {
     ) -> Result<FetchedData, LogError> {
         let log = self.log.read();
         let hw = log.log_end_offset();
+        let start = self.remote.read().log_start_offset(log.log_start_offset());
+        if offset < start {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: hw,
+            });
+        }
         let records = log.read(offset, max_bytes, hw, min_one_batch)?;
         Ok(FetchedData {
             records,
             high_watermark: hw,
-            log_start_offset: log.log_start_offset(),
+            log_start_offset: start,
             log_end_offset: log.log_end_offset(),
         })
     }
@@ -94,8 +122,71 @@ impl Partition {
         self.log.read().log_end_offset()
     }
 
+    /// The first readable offset, whichever tier holds it (Kafka's log start offset).
     pub fn log_start_offset(&self) -> i64 {
+        let local = self.log.read().log_start_offset();
+        self.remote.read().log_start_offset(local)
+    }
+
+    /// The first offset held locally (ListOffsets -4, EARLIEST_LOCAL).
+    pub fn local_log_start_offset(&self) -> i64 {
         self.log.read().log_start_offset()
+    }
+
+    /// Which tier serves `offset`.
+    pub fn tier_of(&self, offset: i64) -> OffsetTier {
+        let log = self.log.read();
+        let local_start = log.log_start_offset();
+        let leo = log.log_end_offset();
+        let start = self.remote.read().log_start_offset(local_start);
+        if offset < start || offset > leo {
+            OffsetTier::OutOfRange
+        } else if offset < local_start {
+            OffsetTier::Remote
+        } else {
+            OffsetTier::Local
+        }
+    }
+
+    /// The remote tier's view of this partition.
+    pub fn remote(&self) -> &RwLock<RemoteView> {
+        &self.remote
+    }
+
+    /// Sealed segments (for the copier) and the high watermark, read together.
+    pub fn sealed_segments(&self) -> (Vec<strata_log::SealedSegment>, i64) {
+        let log = self.log.read();
+        (log.sealed_segments(), log.log_end_offset())
+    }
+
+    /// Local retention of a tiered partition: only what is remote below `remote_upto`
+    /// may go. Also drops local segments below the tiered log start offset.
+    pub fn enforce_local_retention(
+        &self,
+        now_ms: i64,
+        remote_upto: i64,
+    ) -> Result<usize, LogError> {
+        let floor = self.remote.read().floor();
+        let mut log = self.log.write();
+        if floor > log.log_start_offset() && floor <= log.log_end_offset() {
+            log.delete_records_before(floor)?;
+        }
+        log.enforce_local_retention(now_ms, remote_upto)
+    }
+
+    /// Local bytes (all segments).
+    pub fn local_size_bytes(&self) -> u64 {
+        self.log.read().size_bytes()
+    }
+
+    /// Local bytes not yet in the remote tier (segments holding offsets >= `from`).
+    pub fn local_bytes_from(&self, from: i64) -> u64 {
+        let segs = self.log.read().segments();
+        segs.iter()
+            .enumerate()
+            .filter(|(i, _)| segs.get(i + 1).is_none_or(|n| n.base_offset > from))
+            .map(|(_, s)| s.size_bytes)
+            .sum()
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -127,6 +218,13 @@ impl Partition {
                 log_end: hw,
             });
         }
+        if log.config().remote_storage_enable() {
+            // The remote tier below the target goes at the next sweep; no read sees it
+            // from now on.
+            self.remote.write().raise_floor(target, log.dir())?;
+            log.delete_records_before(target)?;
+            return Ok(self.remote.read().log_start_offset(log.log_start_offset()));
+        }
         log.delete_records_before(target)
     }
 
@@ -142,6 +240,8 @@ impl Partition {
         self.log.write().roll_if_due(now_ms)
     }
 
+    /// Retention of a local-only log; a tiered log only rolls and drops what is below
+    /// its start here (the remote log manager runs its retention).
     pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         self.log.write().enforce_retention(now_ms)
     }

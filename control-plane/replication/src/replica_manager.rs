@@ -128,6 +128,31 @@ impl ReplicaManager {
         Ok(partition)
     }
 
+    /// Prepares the directory of `tp` (not yet hosted) so that its log starts at
+    /// `start_offset`: what a topic re-created from the remote tier needs.
+    pub fn seed_partition(
+        &self,
+        tp: &TopicPartition,
+        topic_id: [u8; 16],
+        start_offset: i64,
+    ) -> Result<(), ReplicationError> {
+        let dir = self.dir_of(tp);
+        let dir_err = |source| ReplicationError::Dir {
+            path: dir.display().to_string(),
+            source,
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(dir_err)?;
+        }
+        strata_log::seed_log_start(&dir, start_offset)?;
+        std::fs::write(
+            dir.join(PARTITION_METADATA),
+            format!("{}\n", hex(&topic_id)),
+        )
+        .map_err(dir_err)?;
+        Ok(())
+    }
+
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().get(tp).cloned()
     }

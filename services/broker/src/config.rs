@@ -101,6 +101,45 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     #[serde(rename = "group.max.size")]
     pub group_max_size: i32,
+    /// Kafka's default is false; Strata tiers out of the box (into a folder under the
+    /// data directory unless `remote.log.storage.url` says otherwise).
+    #[serde(rename = "remote.log.storage.system.enable")]
+    pub remote_log_storage_system_enable: bool,
+    /// Where the remote tier lives: `file:///dir`, `s3://bucket/prefix`, `gs://…`,
+    /// `az://…`, `memory://`. Default: `<log.dirs>/remote-tier`. (Kafka configures a
+    /// plugin class instead.)
+    #[serde(rename = "remote.log.storage.url")]
+    pub remote_log_storage_url: Option<String>,
+    /// Kafka's default is 30 s; sweeping in-memory state is cheap, and uploads start
+    /// sooner after a roll.
+    #[serde(rename = "remote.log.manager.task.interval.ms")]
+    pub remote_log_manager_task_interval_ms: i64,
+    #[serde(rename = "remote.log.manager.copy.max.bytes.per.second")]
+    pub remote_log_manager_copy_max_bytes_per_second: i64,
+    #[serde(rename = "remote.log.manager.fetch.max.bytes.per.second")]
+    pub remote_log_manager_fetch_max_bytes_per_second: i64,
+    #[serde(rename = "remote.log.manager.copier.thread.pool.size")]
+    pub remote_log_manager_copier_thread_pool_size: i32,
+    /// Concurrent GETs of remote chunks (Kafka: threads serving remote fetches).
+    #[serde(rename = "remote.log.reader.threads")]
+    pub remote_log_reader_threads: i32,
+    #[serde(rename = "remote.log.index.file.cache.total.size.bytes")]
+    pub remote_log_index_file_cache_total_size_bytes: i64,
+    /// Strata: bytes of remote data fetched and cached per GET.
+    #[serde(rename = "remote.log.fetch.chunk.bytes")]
+    pub remote_log_fetch_chunk_bytes: i64,
+    /// Strata: chunks fetched ahead of a sequential remote reader.
+    #[serde(rename = "remote.log.fetch.read.ahead.chunks")]
+    pub remote_log_fetch_read_ahead_chunks: i32,
+    /// Strata: bytes of remote chunks cached in memory.
+    #[serde(rename = "remote.log.cache.memory.bytes")]
+    pub remote_log_cache_memory_bytes: i64,
+    /// Strata: bytes of remote chunks cached on local disk (0: memory only).
+    #[serde(rename = "remote.log.cache.disk.bytes")]
+    pub remote_log_cache_disk_bytes: i64,
+    /// Strata: directory of the disk cache. Default: `<log.dirs>/remote-cache`.
+    #[serde(rename = "remote.log.cache.dir")]
+    pub remote_log_cache_dir: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -146,7 +185,41 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3000,
             group_max_size: i32::MAX,
+            remote_log_storage_system_enable: true,
+            remote_log_storage_url: None,
+            remote_log_manager_task_interval_ms: 500,
+            remote_log_manager_copy_max_bytes_per_second: i64::MAX,
+            remote_log_manager_fetch_max_bytes_per_second: i64::MAX,
+            remote_log_manager_copier_thread_pool_size: 4,
+            remote_log_reader_threads: 8,
+            remote_log_index_file_cache_total_size_bytes: 64 << 20,
+            remote_log_fetch_chunk_bytes: 4 << 20,
+            remote_log_fetch_read_ahead_chunks: 4,
+            remote_log_cache_memory_bytes: 256 << 20,
+            remote_log_cache_disk_bytes: 1 << 30,
+            remote_log_cache_dir: None,
         }
+    }
+}
+
+impl BrokerConfig {
+    /// `remote.log.storage.url`, defaulted to a folder under the data directory.
+    pub fn remote_storage_url(&self) -> String {
+        match &self.remote_log_storage_url {
+            Some(u) => u.clone(),
+            None => {
+                let dir = self.log_dirs.join("remote-tier");
+                let abs = std::path::absolute(&dir).unwrap_or(dir);
+                format!("file://{}", abs.display())
+            }
+        }
+    }
+
+    /// `remote.log.cache.dir`, defaulted to a folder under the data directory.
+    pub fn remote_cache_dir(&self) -> PathBuf {
+        self.remote_log_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.log_dirs.join("remote-cache"))
     }
 }
 
@@ -328,6 +401,79 @@ impl BrokerConfig {
             "must be > 0",
         );
         check(
+            self.remote_log_manager_task_interval_ms >= 1,
+            "remote.log.manager.task.interval.ms",
+            self.remote_log_manager_task_interval_ms.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.remote_log_manager_copy_max_bytes_per_second >= 1,
+            "remote.log.manager.copy.max.bytes.per.second",
+            self.remote_log_manager_copy_max_bytes_per_second
+                .to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.remote_log_manager_fetch_max_bytes_per_second >= 1,
+            "remote.log.manager.fetch.max.bytes.per.second",
+            self.remote_log_manager_fetch_max_bytes_per_second
+                .to_string(),
+            "must be >= 1",
+        );
+        check(
+            (1..=256).contains(&self.remote_log_manager_copier_thread_pool_size),
+            "remote.log.manager.copier.thread.pool.size",
+            self.remote_log_manager_copier_thread_pool_size.to_string(),
+            "must be between 1 and 256",
+        );
+        check(
+            (1..=256).contains(&self.remote_log_reader_threads),
+            "remote.log.reader.threads",
+            self.remote_log_reader_threads.to_string(),
+            "must be between 1 and 256",
+        );
+        check(
+            self.remote_log_index_file_cache_total_size_bytes >= 1,
+            "remote.log.index.file.cache.total.size.bytes",
+            self.remote_log_index_file_cache_total_size_bytes
+                .to_string(),
+            "must be >= 1",
+        );
+        check(
+            (65_536..=268_435_456).contains(&self.remote_log_fetch_chunk_bytes),
+            "remote.log.fetch.chunk.bytes",
+            self.remote_log_fetch_chunk_bytes.to_string(),
+            "must be between 65536 and 268435456",
+        );
+        check(
+            (0..=64).contains(&self.remote_log_fetch_read_ahead_chunks),
+            "remote.log.fetch.read.ahead.chunks",
+            self.remote_log_fetch_read_ahead_chunks.to_string(),
+            "must be between 0 and 64",
+        );
+        check(
+            self.remote_log_cache_memory_bytes >= self.remote_log_fetch_chunk_bytes,
+            "remote.log.cache.memory.bytes",
+            self.remote_log_cache_memory_bytes.to_string(),
+            "must be >= remote.log.fetch.chunk.bytes",
+        );
+        check(
+            self.remote_log_cache_disk_bytes >= 0,
+            "remote.log.cache.disk.bytes",
+            self.remote_log_cache_disk_bytes.to_string(),
+            "must be >= 0",
+        );
+        if let Some(url) = &self.remote_log_storage_url {
+            check(
+                ["file://", "s3://", "gs://", "az://", "memory://"]
+                    .iter()
+                    .any(|s| url.starts_with(s)),
+                "remote.log.storage.url",
+                url.clone(),
+                "must start with file://, s3://, gs://, az:// or memory://",
+            );
+        }
+        check(
             (1..=1000).contains(&self.offsets_topic_num_partitions),
             "offsets.topic.num.partitions",
             self.offsets_topic_num_partitions.to_string(),
@@ -462,6 +608,41 @@ impl BrokerConfig {
             (
                 "offsets.topic.num.partitions",
                 self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "remote.log.storage.system.enable",
+                self.remote_log_storage_system_enable.to_string(),
+            ),
+            ("remote.log.storage.url", self.remote_storage_url()),
+            (
+                "remote.log.manager.task.interval.ms",
+                self.remote_log_manager_task_interval_ms.to_string(),
+            ),
+            (
+                "remote.log.manager.copy.max.bytes.per.second",
+                self.remote_log_manager_copy_max_bytes_per_second
+                    .to_string(),
+            ),
+            (
+                "remote.log.manager.fetch.max.bytes.per.second",
+                self.remote_log_manager_fetch_max_bytes_per_second
+                    .to_string(),
+            ),
+            (
+                "remote.log.reader.threads",
+                self.remote_log_reader_threads.to_string(),
+            ),
+            (
+                "remote.log.fetch.chunk.bytes",
+                self.remote_log_fetch_chunk_bytes.to_string(),
+            ),
+            (
+                "remote.log.cache.memory.bytes",
+                self.remote_log_cache_memory_bytes.to_string(),
+            ),
+            (
+                "remote.log.cache.disk.bytes",
+                self.remote_log_cache_disk_bytes.to_string(),
             ),
             (
                 "offsets.topic.segment.bytes",

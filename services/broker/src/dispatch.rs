@@ -24,6 +24,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::JoinGroup, 0, 9),
     (ApiKey::SyncGroup, 0, 5),
@@ -181,6 +182,7 @@ pub async fn handle_frame(
         }
         RequestKind::CreatePartitions(r) => answer!(handlers::create_partitions::handle, r),
         RequestKind::DescribeCluster(r) => answer!(handlers::describe_cluster::handle, r),
+        RequestKind::DescribeLogDirs(r) => answer!(handlers::describe_log_dirs::handle, r),
         RequestKind::FindCoordinator(r) => answer!(handlers::find_coordinator::handle, r),
         RequestKind::JoinGroup(r) => answer!(handlers::join_group::handle, r),
         RequestKind::SyncGroup(r) => answer!(handlers::sync_group::handle, r),
@@ -272,6 +274,9 @@ mod handled_tests {
             ),
             ApiKey::FindCoordinator => {
                 RequestKind::FindCoordinator(FindCoordinatorRequest::default())
+            }
+            ApiKey::DescribeLogDirs => {
+                RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default())
             }
             ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default()),
             ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),

@@ -26,6 +26,19 @@ pub fn log_error(e: &LogError) -> (i16, String) {
     (err.code(), e.to_string())
 }
 
+/// Kafka error code and message for a failed read of the remote tier. Object-store
+/// trouble is KAFKA_STORAGE_ERROR (clients retry it); an offset that expired between
+/// lookup and read is OFFSET_OUT_OF_RANGE.
+pub fn tiering_error(e: &strata_replication::TieringError) -> (i16, String) {
+    use strata_replication::TieringError;
+    let err = match e {
+        TieringError::NotRemote(_) => ResponseError::OffsetOutOfRange,
+        TieringError::Log(l) => return log_error(l),
+        _ => ResponseError::KafkaStorageError,
+    };
+    (err.code(), e.to_string())
+}
+
 /// Kafka error code and message for a controller (admin) error.
 pub fn controller_error(e: &ControllerError) -> (i16, String) {
     let err = match e {

@@ -14,6 +14,7 @@ mod group_shell;
 mod handlers;
 mod server;
 mod state;
+pub mod tiering;
 
 pub use config::{BrokerConfig, ConfigProblem};
 pub use dispatch::{decode_frame, Decoded, FrameError, SUPPORTED_APIS};

@@ -25,6 +25,8 @@ pub enum BrokerError {
     Listener(String),
     #[error("cannot open the data directory: {0}")]
     Open(#[from] AdminError),
+    #[error("remote tier: {0}")]
+    Remote(String),
 }
 
 /// A running broker: bound, recovered, ready to serve.
@@ -51,10 +53,15 @@ impl Broker {
         let state = tokio::task::spawn_blocking(move || BrokerState::open(config, advertised))
             .await
             .map_err(|e| BrokerError::Listener(format!("start-up task failed: {e}")))??;
-        Ok(Broker {
-            listener,
-            state: Arc::new(state),
-        })
+        let state = Arc::new(state);
+        if state.config.remote_log_storage_system_enable {
+            let tier = crate::tiering::build(&state.config, state.replicas.clone())
+                .await
+                .map_err(BrokerError::Remote)?;
+            tracing::info!(url = tier.url(), "remote tier ready");
+            state.set_tier(tier);
+        }
+        Ok(Broker { listener, state })
     }
 
     /// The bound address.
@@ -76,6 +83,14 @@ impl Broker {
         tasks.spawn(housekeeping(state.clone(), conn_shutdown.clone()));
         if state.config.log_cleaner_enable {
             tasks.spawn(cleaner(state.clone(), conn_shutdown.clone()));
+        }
+        if let Some(tier) = state.tier().cloned() {
+            tasks.spawn(tier.clone().run());
+            let stop = conn_shutdown.clone();
+            tasks.spawn(async move {
+                stop.cancelled().await;
+                tier.shutdown();
+            });
         }
         if let Some(groups) = state.take_group_task() {
             tasks.spawn(groups.run(state.clone(), conn_shutdown.clone()));

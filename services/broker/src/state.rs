@@ -10,7 +10,10 @@ use strata_metadata::records::MetadataRecord;
 use strata_metadata::{
     ControllerError, CreateTopicSpec, MetadataError, MetadataImage, MetadataStore, TopicImage,
 };
-use strata_replication::{Partition, ReplicaManager, ReplicationError, TopicPartition};
+use strata_replication::{
+    Partition, RecoveredPartition, RemoteLogManager, ReplicaManager, ReplicationError,
+    TopicPartition,
+};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
@@ -41,7 +44,9 @@ pub struct BrokerState {
     log_defaults: LogConfig,
     metadata: Mutex<MetadataStore>,
     image: RwLock<Arc<MetadataImage>>,
-    pub replicas: ReplicaManager,
+    pub replicas: Arc<ReplicaManager>,
+    /// The remote log manager, unless `remote.log.storage.system.enable` is false.
+    tier: std::sync::OnceLock<Arc<RemoteLogManager>>,
     producer_ids: Mutex<(i64, i64)>,
     /// The consumer-group coordinator, reached through its task.
     pub groups: GroupShell,
@@ -67,7 +72,7 @@ impl BrokerState {
     /// Opens the metadata log and every partition log it names, recovering both.
     pub fn open(config: BrokerConfig, advertised: (String, i32)) -> Result<Self, AdminError> {
         let data_dir = config.log_dirs.clone();
-        let replicas = ReplicaManager::new(&data_dir)?;
+        let replicas = Arc::new(ReplicaManager::new(&data_dir)?);
         let mut store = MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id)?;
         let register = strata_metadata::register_broker(
             store.image(),
@@ -94,6 +99,7 @@ impl BrokerState {
             metadata: Mutex::new(store),
             image: RwLock::new(image.clone()),
             replicas,
+            tier: std::sync::OnceLock::new(),
             producer_ids: Mutex::new((0, 0)),
             groups,
             group_task: Mutex::new(Some(group_task)),
@@ -149,6 +155,16 @@ impl BrokerState {
             tracing::info!(records = n, "group coordinator loaded");
         }
         Ok(())
+    }
+
+    /// The remote log manager, if tiered storage is enabled on this node.
+    pub fn tier(&self) -> Option<&Arc<RemoteLogManager>> {
+        self.tier.get()
+    }
+
+    /// Installs the remote log manager (once, at start-up).
+    pub fn set_tier(&self, tier: Arc<RemoteLogManager>) {
+        let _ = self.tier.set(tier);
     }
 
     /// The coordinator task, handed to the server once (see `Broker::run`).
@@ -209,10 +225,23 @@ impl BrokerState {
         spec: CreateTopicSpec,
         validate_only: bool,
     ) -> Result<CreatedTopic, AdminError> {
+        self.create_topic_from(spec, validate_only, None)
+    }
+
+    /// [`Self::create_topic`]; with `recovered`, the topic takes the id its objects in
+    /// the remote tier are filed under and each partition's log resumes after the
+    /// highest uploaded offset, so every uploaded offset is readable again.
+    pub fn create_topic_from(
+        &self,
+        spec: CreateTopicSpec,
+        validate_only: bool,
+        recovered: Option<(Uuid, &[RecoveredPartition])>,
+    ) -> Result<CreatedTopic, AdminError> {
+        self.check_tiering(&spec.configs, None)?;
         let mut store = self.metadata.lock();
         let image = store.image().clone();
         let brokers = self.brokers(&image);
-        let (id, records) = strata_metadata::create_topic(
+        let (id, records) = strata_metadata::create_topic_with_id(
             &image,
             &spec,
             (
@@ -220,6 +249,7 @@ impl BrokerState {
                 self.config.default_replication_factor,
             ),
             &brokers,
+            recovered.map(|(id, _)| id),
         )?;
         let (num_partitions, replication_factor) = partition_shape(&records);
         let created = CreatedTopic {
@@ -231,12 +261,88 @@ impl BrokerState {
         if validate_only {
             return Ok(created);
         }
+        if let Some((_, parts)) = recovered {
+            for p in parts {
+                if p.partition < num_partitions {
+                    self.replicas.seed_partition(
+                        &TopicPartition::new(spec.name.clone(), p.partition),
+                        *id.as_bytes(),
+                        p.next_offset,
+                    )?;
+                }
+            }
+        }
         let image = self.commit(&mut store, records)?;
         drop(store);
         if let Some(topic) = image.topic(&spec.name) {
             self.open_partitions(topic)?;
         }
         Ok(created)
+    }
+
+    /// Kafka's tiered-storage rules for a topic's configs (`current`: the overrides
+    /// before an alter). Strata refuses remote storage on compacted topics, as Kafka
+    /// does (KAFKA-19273): the remote tier holds immutable uploaded segments, and
+    /// compaction rewrites segments.
+    fn check_tiering(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        current: Option<&LogConfig>,
+    ) -> Result<(), AdminError> {
+        let Ok(cfg) = self.log_defaults.with_overrides(overrides) else {
+            // Bad values are reported by the controller's validation.
+            return Ok(());
+        };
+        let invalid = |m: String| Err(ControllerError::InvalidConfig(m).into());
+        if cfg.remote_storage_enable() {
+            if self.tier().is_none() {
+                return invalid(
+                    "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
+                        .into(),
+                );
+            }
+            if cfg.is_compact() {
+                return invalid(format!(
+                    "Remote log storage is not supported for compacted topics: cleanup.policy={} with remote.storage.enable=true (Strata, like Kafka, tiers only delete-policy topics)",
+                    cfg.cleanup_policy
+                ));
+            }
+            let local_ms = overrides
+                .get("local.retention.ms")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(-2);
+            if local_ms != -2
+                && cfg.retention_ms != -1
+                && (local_ms == -1 || local_ms > cfg.retention_ms)
+            {
+                return invalid(format!(
+                    "Invalid value {local_ms} for configuration local.retention.ms: must not be more than retention.ms ({})",
+                    cfg.retention_ms
+                ));
+            }
+            let local_bytes = overrides
+                .get("local.retention.bytes")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(-2);
+            if local_bytes != -2
+                && cfg.retention_bytes != -1
+                && (local_bytes == -1 || local_bytes > cfg.retention_bytes)
+            {
+                return invalid(format!(
+                    "Invalid value {local_bytes} for configuration local.retention.bytes: must not be more than retention.bytes ({})",
+                    cfg.retention_bytes
+                ));
+            }
+        }
+        if let Some(cur) = current {
+            if cur.remote_storage_enable() && !cfg.remote_storage_enable() {
+                return invalid(
+                    "remote.storage.enable cannot be turned off once enabled (Strata keeps the remote tier of a topic until the topic is deleted)"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn open_partitions(&self, topic: &TopicImage) -> Result<(), AdminError> {
@@ -268,9 +374,19 @@ impl BrokerState {
         let records = strata_metadata::delete_topic(&image, name)?;
         self.commit(&mut store, records)?;
         drop(store);
+        let tiered = self
+            .tier()
+            .filter(|_| self.log_config_for(topic).remote_storage_enable());
         for p in partitions {
             self.replicas
                 .remove_partition(&TopicPartition::new(name, p))?;
+            if let Some(tier) = tiered {
+                tier.delete_partition(strata_remote::TopicIdPartition {
+                    topic_id: id,
+                    topic: name.to_string(),
+                    partition: p,
+                });
+            }
         }
         Ok(id)
     }
@@ -308,6 +424,18 @@ impl BrokerState {
         replace_all: bool,
         validate_only: bool,
     ) -> Result<(), AdminError> {
+        if let Some(topic) = self.image().topic(name) {
+            let mut next = if replace_all {
+                BTreeMap::new()
+            } else {
+                topic.configs.clone()
+            };
+            for k in &delete {
+                next.remove(k);
+            }
+            next.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.check_tiering(&next, Some(&self.log_config_for(topic)))?;
+        }
         let mut store = self.metadata.lock();
         let image = store.image().clone();
         let records = strata_metadata::alter_topic_configs(&image, name, set, delete, replace_all)?;

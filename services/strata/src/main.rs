@@ -4,6 +4,7 @@ mod client;
 mod groups;
 mod node_config;
 mod perf;
+mod remote;
 mod serve;
 mod topics;
 
@@ -30,6 +31,8 @@ enum Command {
     Groups(groups::GroupsArgs),
     /// Measure produce or consume throughput and latency against a running broker.
     Perf(perf::PerfArgs),
+    /// Inspect the remote tier (tiered storage) of a node.
+    Remote(remote::RemoteArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Topics(args) => topics::run(args).await,
             Command::Groups(args) => groups::run(args).await,
             Command::Perf(args) => perf::run(args).await,
+            Command::Remote(args) => remote::run(args),
         }
     });
     match result {

@@ -53,8 +53,19 @@ enum TopicsCommand {
     List,
     /// Show partitions, leaders, offsets and config overrides of a topic.
     Describe { name: String },
-    /// Delete a topic and its data.
+    /// Delete a topic and its data (in both tiers).
     Delete { name: String },
+    /// Re-create a tiered topic from what the remote tier holds (after the local data
+    /// directory was lost): every uploaded offset becomes readable again.
+    Recover {
+        name: String,
+        /// Number of partitions (default: as many as the remote tier holds).
+        #[arg(long, default_value_t = -1)]
+        partitions: i32,
+        /// A topic config override, key=value (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
     /// Set or remove topic config overrides.
     AlterConfig {
         name: String,
@@ -92,6 +103,40 @@ fn parse_kv(items: &[String]) -> Result<BTreeMap<String, String>> {
 pub async fn run(args: TopicsArgs) -> Result<()> {
     let mut c = Client::connect(&args.bootstrap_server).await?;
     match args.command {
+        TopicsCommand::Recover {
+            name,
+            partitions,
+            configs,
+        } => {
+            let mut configs = parse_kv(&configs)?;
+            configs.insert("strata.recover.from.remote".into(), "true".into());
+            configs.insert("remote.storage.enable".into(), "true".into());
+            let configs = configs
+                .into_iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_string(k))
+                        .with_value(Some(StrBytes::from_string(v)))
+                })
+                .collect();
+            let req = CreateTopicsRequest::default()
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name.clone())))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(-1)
+                    .with_configs(configs)])
+                .with_timeout_ms(30_000);
+            let v = c.version(ApiKey::CreateTopics, 7)?;
+            let resp = c.call(&req, v).await?;
+            for t in &resp.topics {
+                check(t.error_code, t.error_message.as_ref(), "recover")?;
+                println!(
+                    "Recovered topic {} ({} partitions) from the remote tier",
+                    t.name.as_str(),
+                    t.num_partitions
+                );
+            }
+        }
         TopicsCommand::Create {
             name,
             partitions,
@@ -215,9 +260,18 @@ async fn describe(c: &mut Client, name: &str) -> Result<()> {
                         .collect(),
                 )])
     };
-    let lv = c.version(ApiKey::ListOffsets, 7)?;
+    let lv = c.version(ApiKey::ListOffsets, 9)?;
     let earliest = c.call(&offsets(-2), lv).await?;
     let latest = c.call(&offsets(-1), lv).await?;
+    let (local_start, tiered) = if lv >= 9 {
+        (
+            Some(c.call(&offsets(-4), lv).await?),
+            Some(c.call(&offsets(-5), lv).await?),
+        )
+    } else {
+        (None, None)
+    };
+    let sizes = log_dir_sizes(c, name).await?;
     let find = |r: &ListOffsetsResponse, p: i32| {
         r.topics
             .iter()
@@ -260,15 +314,48 @@ async fn describe(c: &mut Client, name: &str) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let i = p.partition_index;
+        let opt = |r: &Option<ListOffsetsResponse>| r.as_ref().map_or(-1, |r| find(r, i));
+        let (local_bytes, remote_bytes) = sizes.get(&i).copied().unwrap_or((-1, -1));
         println!(
-            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tLogEndOffset: {}",
-            p.partition_index,
+            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tLocalLogStartOffset: {}\tLatestTieredOffset: {}\tLogEndOffset: {}\tLocalBytes: {}\tRemoteBytes: {}",
+            i,
             p.leader_id.0,
             ids(&p.replica_nodes),
             ids(&p.isr_nodes),
-            find(&earliest, p.partition_index),
-            find(&latest, p.partition_index)
+            find(&earliest, i),
+            opt(&local_start),
+            opt(&tiered),
+            find(&latest, i),
+            local_bytes,
+            remote_bytes,
         );
     }
     Ok(())
+}
+
+/// Per partition of `name`: bytes in the local data directory and in the remote tier
+/// (the broker reports the remote tier as a second log dir named by its URL).
+async fn log_dir_sizes(c: &mut Client, name: &str) -> Result<BTreeMap<i32, (i64, i64)>> {
+    let mut out: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    let Ok(v) = c.version(ApiKey::DescribeLogDirs, 4) else {
+        return Ok(out);
+    };
+    let resp = c
+        .call(&DescribeLogDirsRequest::default().with_topics(None), v)
+        .await?;
+    for r in &resp.results {
+        let remote = r.log_dir.as_str().contains("://");
+        for t in r.topics.iter().filter(|t| t.name.as_str() == name) {
+            for p in &t.partitions {
+                let e = out.entry(p.partition_index).or_insert((0, 0));
+                if remote {
+                    e.1 += p.partition_size;
+                } else {
+                    e.0 += p.partition_size;
+                }
+            }
+        }
+    }
+    Ok(out)
 }

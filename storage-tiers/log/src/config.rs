@@ -611,6 +611,36 @@ impl LogConfig {
         self.other("max.compaction.lag.ms", i64::MAX)
     }
 
+    /// `remote.storage.enable`: whether sealed segments are tiered to object storage.
+    pub fn remote_storage_enable(&self) -> bool {
+        self.other_overrides
+            .get("remote.storage.enable")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// `remote.log.copy.disable`: stop uploading (reads of what is remote go on).
+    pub fn remote_copy_disable(&self) -> bool {
+        self.other_overrides
+            .get("remote.log.copy.disable")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// `local.retention.ms` resolved: Kafka's -2 means "as `retention.ms`".
+    pub fn local_retention_ms(&self) -> i64 {
+        match self.other("local.retention.ms", -2i64) {
+            -2 => self.retention_ms,
+            v => v,
+        }
+    }
+
+    /// `local.retention.bytes` resolved: Kafka's -2 means "as `retention.bytes`".
+    pub fn local_retention_bytes(&self) -> i64 {
+        match self.other("local.retention.bytes", -2i64) {
+            -2 => self.retention_bytes,
+            v => v,
+        }
+    }
+
     /// The effective value of every topic config in [`TOPIC_CONFIGS`] order.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         TOPIC_CONFIGS

@@ -8,6 +8,58 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const OFFSET_ENTRY: usize = 8;
+
+/// [`OffsetIndex::lookup`] over the bytes of an `.index` file (a remote segment's,
+/// fetched whole): the byte position from which to scan for relative offset `rel`.
+pub fn offset_index_lookup(index: &[u8], rel: u32) -> u32 {
+    let entry = |i: usize| {
+        let c = &index[i * OFFSET_ENTRY..(i + 1) * OFFSET_ENTRY];
+        (
+            u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+            u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+        )
+    };
+    let n = index.len() / OFFSET_ENTRY;
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if entry(mid).0 <= rel {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo == 0 {
+        0
+    } else {
+        entry(lo - 1).1
+    }
+}
+
+/// [`TimeIndex::lookup_before`] over the bytes of a `.timeindex` file: the relative
+/// offset of the last entry with a timestamp below `ts`, if any.
+pub fn time_index_lookup(index: &[u8], ts: i64) -> Option<u32> {
+    let entry = |i: usize| {
+        let c = &index[i * TIME_ENTRY..(i + 1) * TIME_ENTRY];
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&c[..8]);
+        (
+            i64::from_be_bytes(t),
+            u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+        )
+    };
+    let n = index.len() / TIME_ENTRY;
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if entry(mid).0 < ts {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo > 0).then(|| entry(lo - 1).1)
+}
 const TIME_ENTRY: usize = 12;
 
 fn open_rw(path: &Path) -> std::io::Result<File> {

@@ -26,6 +26,7 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod tiered;
 mod timestamp_lookup;
 
 pub use batch::{split_batches, RecordBatchHeader, BATCH_HEADER_LEN};
@@ -35,4 +36,7 @@ pub use config::{
     TOPIC_CONFIGS,
 };
 pub use error::LogError;
+pub use index::{offset_index_lookup, time_index_lookup};
 pub use log::{AppendInfo, PartitionLog, SegmentInfo, TimestampOffset};
+pub use tiered::{seed_log_start, SealedSegment};
+pub use timestamp_lookup::first_record_at_or_after;

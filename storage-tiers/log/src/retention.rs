@@ -53,7 +53,7 @@ impl PartitionLog {
         self.delete_segments(&doomed)
     }
 
-    fn delete_segments(&mut self, bases: &[i64]) -> Result<usize, LogError> {
+    pub(crate) fn delete_segments(&mut self, bases: &[i64]) -> Result<usize, LogError> {
         let mut n = 0;
         for b in bases {
             if let Some(seg) = self.segments.remove(b) {
@@ -76,6 +76,11 @@ impl PartitionLog {
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         self.roll_if_due(now_ms)?;
         let mut deleted = self.delete_segments_below_start()?;
+        // A tiered log's total retention is the remote log manager's; locally only
+        // `enforce_local_retention` may delete, and only what is already remote.
+        if self.config.remote_storage_enable() {
+            return Ok(deleted);
+        }
 
         // Time and size retention apply only when the policy includes delete.
         let retention_ms = if self.config.is_delete() {

@@ -119,6 +119,10 @@ impl Segment {
         self.time_index.set_max_bytes(max_bytes);
     }
 
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
     pub(crate) fn file(&self) -> &File {
         &self.log
     }

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
+use crate::batch::RecordBatchHeader;
 use crate::config::TimestampType;
 use crate::error::LogError;
 use crate::log::{PartitionLog, TimestampOffset};
@@ -68,27 +69,38 @@ fn find_in_segment(
             }
             ScanItem::Batch { header, .. } => header,
         };
-        if header.last_offset() < log_start || header.max_timestamp() < ts {
-            continue;
-        }
-        if header.timestamp_type() == TimestampType::LogAppendTime {
-            return Ok(Some(TimestampOffset {
-                timestamp: header.max_timestamp(),
-                offset: header.base_offset().max(log_start),
-            }));
-        }
-        let mut bytes = Bytes::copy_from_slice(header.as_bytes());
-        let set = RecordBatchDecoder::decode(&mut bytes)
-            .map_err(|e| LogError::CorruptRecord(format!("cannot decode batch: {e}")))?;
-        if let Some(r) = set
-            .records
-            .iter()
-            .find(|r| r.offset >= log_start && r.timestamp >= ts)
-        {
-            return Ok(Some(TimestampOffset {
-                timestamp: r.timestamp,
-                offset: r.offset,
-            }));
+        if let Some(found) = first_record_at_or_after(&header, ts, log_start)? {
+            return Ok(Some(found));
         }
     }
+}
+
+/// The first record of one batch with an offset >= `floor` and a timestamp >= `ts`
+/// (decoding the batch's records, compressed or not, unless it is LogAppendTime).
+/// Used on local segments and on chunks of remote ones.
+pub fn first_record_at_or_after(
+    header: &RecordBatchHeader<'_>,
+    ts: i64,
+    floor: i64,
+) -> Result<Option<TimestampOffset>, LogError> {
+    if header.last_offset() < floor || header.max_timestamp() < ts {
+        return Ok(None);
+    }
+    if header.timestamp_type() == TimestampType::LogAppendTime {
+        return Ok(Some(TimestampOffset {
+            timestamp: header.max_timestamp(),
+            offset: header.base_offset().max(floor),
+        }));
+    }
+    let mut bytes = Bytes::copy_from_slice(header.as_bytes());
+    let set = RecordBatchDecoder::decode(&mut bytes)
+        .map_err(|e| LogError::CorruptRecord(format!("cannot decode batch: {e}")))?;
+    Ok(set
+        .records
+        .iter()
+        .find(|r| r.offset >= floor && r.timestamp >= ts)
+        .map(|r| TimestampOffset {
+            timestamp: r.timestamp,
+            offset: r.offset,
+        }))
 }

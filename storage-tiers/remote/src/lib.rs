@@ -20,6 +20,7 @@ mod error;
 mod keys;
 mod manager;
 mod metadata;
+mod rate;
 mod retry;
 mod types;
 mod url;
@@ -36,6 +37,7 @@ pub use decorators::{
 pub use error::RemoteStorageError;
 pub use manager::{ObjectStoreRsm, RemoteStorageManager, MAX_PARTS_IN_FLIGHT, MULTIPART_PART_SIZE};
 pub use metadata::RemoteLogMetadataStore;
+pub use rate::RateLimiter;
 pub use retry::{retry, RetryPolicy};
 pub use types::{
     IndexType, LogSegmentData, RemoteLogSegmentId, RemoteLogSegmentMetadata, RemoteLogSegmentState,

@@ -456,6 +456,52 @@ impl RemoteLogMetadataStore {
         Ok(partitions)
     }
 
+    /// Removes the record of a segment whose data is gone (DELETE_SEGMENT_FINISHED), so
+    /// the bucket does not accumulate records of expired segments.
+    pub async fn remove_segment_record(
+        &self,
+        meta: &RemoteLogSegmentMetadata,
+        cancel: &CancellationToken,
+    ) -> Result<(), RemoteStorageError> {
+        let key = keys::segment_metadata(&self.prefix, &meta.segment_id, meta.start_offset);
+        retry("delete", &self.policy, cancel, || async {
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Deletes every object under the partition's folder (data, indexes, metadata,
+    /// markers): the last step of deleting a partition. Returns the objects deleted.
+    pub async fn purge_partition(
+        &self,
+        tp: &TopicIdPartition,
+        cancel: &CancellationToken,
+    ) -> Result<usize, RemoteStorageError> {
+        let dir = keys::partition_dir(&self.prefix, tp);
+        let listed: Vec<Path> = retry("list", &self.policy, cancel, || async {
+            let objects: Vec<_> = self.store.list(Some(&dir)).try_collect().await?;
+            Ok(objects.into_iter().map(|o| o.location).collect())
+        })
+        .await?;
+        let n = listed.len();
+        // The delete marker goes last, so an interrupted purge is resumed.
+        let marker = keys::partition_delete(&self.prefix, tp);
+        let (last, rest): (Vec<Path>, Vec<Path>) = listed.into_iter().partition(|k| *k == marker);
+        for key in rest.iter().chain(last.iter()) {
+            retry("delete", &self.policy, cancel, || async {
+                match self.store.delete(key).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
     /// Raises the partition's recorded leader epoch to `leader_epoch`, or fails with
     /// `Fenced` if a newer one is recorded.
     async fn fence(

@@ -82,7 +82,26 @@ pub fn create_topic(
     defaults: (i32, i16),
     brokers: &[i32],
 ) -> Result<(Uuid, Vec<MetadataRecord>), ControllerError> {
+    create_topic_with_id(image, spec, defaults, brokers, None)
+}
+
+/// [`create_topic`] re-using a given topic id (a topic re-created from what the
+/// remote tier holds keeps the incarnation its objects are filed under).
+pub fn create_topic_with_id(
+    image: &MetadataImage,
+    spec: &CreateTopicSpec,
+    defaults: (i32, i16),
+    brokers: &[i32],
+    id: Option<Uuid>,
+) -> Result<(Uuid, Vec<MetadataRecord>), ControllerError> {
     validate_topic_name(&spec.name)?;
+    if let Some(id) = id {
+        if id.is_nil() || image.topic_by_id(&id).is_some() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "topic id {id} is nil or in use"
+            )));
+        }
+    }
     if image.topic(&spec.name).is_some() {
         return Err(ControllerError::TopicAlreadyExists(format!(
             "Topic '{}' already exists.",
@@ -120,7 +139,7 @@ pub fn create_topic(
         spec.assignments.clone()
     };
 
-    let id = new_topic_id(image);
+    let id = id.unwrap_or_else(|| new_topic_id(image));
     let topic_id = id.as_bytes().to_vec();
     let mut records: Vec<MetadataRecord> = vec![Record::Topic(TopicRecord {
         name: spec.name.clone(),

@@ -55,9 +55,35 @@ pub async fn handle(
                 configs.insert(c.name.to_string(), v.to_string());
             }
         }
+        let recover = configs
+            .remove(RECOVER_FROM_REMOTE)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let mut num_partitions = t.num_partitions;
+        let mut recovered = None;
+        if recover {
+            match find_recoverable(state, &name).await {
+                Ok((id, parts)) => {
+                    if num_partitions == -1 {
+                        num_partitions = parts.iter().map(|p| p.partition + 1).max().unwrap_or(1);
+                    }
+                    configs
+                        .entry("remote.storage.enable".to_string())
+                        .or_insert_with(|| "true".to_string());
+                    recovered = Some((id, parts));
+                }
+                Err(msg) => {
+                    results.push(
+                        result
+                            .with_error_code(ResponseError::InvalidConfig.code())
+                            .with_error_message(Some(str_bytes(msg))),
+                    );
+                    continue;
+                }
+            }
+        }
         let spec = CreateTopicSpec {
             name: name.clone(),
-            num_partitions: t.num_partitions,
+            num_partitions,
             replication_factor: t.replication_factor,
             assignments: t
                 .assignments
@@ -71,7 +97,10 @@ pub async fn handle(
                 .collect(),
             configs,
         };
-        match state.create_topic(spec, req.validate_only) {
+        let from = recovered
+            .as_ref()
+            .map(|(id, parts)| (*id, parts.as_slice()));
+        match state.create_topic_from(spec, req.validate_only, from) {
             Ok(created) => {
                 let effective = state
                     .log_defaults()
@@ -117,6 +146,30 @@ pub async fn handle(
         }
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// Create-only option (not a topic config): adopt what the remote tier holds for a
+/// topic of this name, so a topic survives the loss of every local disk.
+pub const RECOVER_FROM_REMOTE: &str = "strata.recover.from.remote";
+
+/// The newest live incarnation of `name` in the remote tier.
+async fn find_recoverable(
+    state: &BrokerState,
+    name: &str,
+) -> Result<(uuid::Uuid, Vec<strata_replication::RecoveredPartition>), String> {
+    let Some(tier) = state.tier() else {
+        return Err(format!(
+            "{RECOVER_FROM_REMOTE}: tiered storage is disabled on this broker"
+        ));
+    };
+    match tier.find_in_bucket(name).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(format!(
+            "{RECOVER_FROM_REMOTE}: the remote tier ({}) holds no live topic named {name}",
+            tier.url()
+        )),
+        Err(e) => Err(format!("{RECOVER_FROM_REMOTE}: {e}")),
+    }
 }
 
 /// Kafka code and message for an admin failure.

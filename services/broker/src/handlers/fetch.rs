@@ -8,6 +8,8 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use strata_replication::OffsetTier;
+
 use crate::dispatch::RequestContext;
 use crate::errors;
 use crate::state::BrokerState;
@@ -56,14 +58,15 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     let mut appended = state.replicas.subscribe_appends();
     let results = loop {
         appended.borrow_and_update();
-        let (results, bytes, any_error) = read_all(state, &wanted, max_total, ctx.api_version);
+        let (results, bytes, any_error) =
+            read_all(state, &wanted, max_total, ctx.api_version).await;
         if bytes >= min_bytes || any_error || Instant::now() >= deadline {
             break results;
         }
         let woke = tokio::time::timeout_at(deadline.into(), appended.changed()).await;
         if !matches!(woke, Ok(Ok(()))) {
             // Deadline (or no more appends possible): answer with what there is.
-            let (results, _, _) = read_all(state, &wanted, max_total, ctx.api_version);
+            let (results, _, _) = read_all(state, &wanted, max_total, ctx.api_version).await;
             break results;
         }
     };
@@ -83,9 +86,11 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     FetchResponse::default().with_responses(responses)
 }
 
-/// Reads every wanted partition once. Returns the partition data, the bytes read, and
-/// whether any partition answered with an error (which ends a long poll at once).
-fn read_all(
+/// Reads every wanted partition once: local reads first, then every partition whose
+/// offset is in the remote tier at once (Kafka serves one remote partition per fetch).
+/// Returns the partition data, the bytes read, and whether any partition answered with
+/// an error (which ends a long poll at once).
+async fn read_all(
     state: &BrokerState,
     wanted: &[Wanted],
     max_total: usize,
@@ -97,6 +102,9 @@ fn read_all(
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut any_error = false;
+    // (index in `out`, partition, budget) of reads for the remote tier.
+    let mut remote = Vec::new();
+    let mut remote_budget = 0usize;
     for w in wanted {
         let base = PartitionData::default()
             .with_partition_index(w.partition)
@@ -118,10 +126,18 @@ fn read_all(
             out.push(base.with_error_code(code));
             continue;
         };
-        let budget = w.max_bytes.min(max_total.saturating_sub(total));
+        let budget = w
+            .max_bytes
+            .min(max_total.saturating_sub(total + remote_budget));
+        if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
+            remote_budget += budget;
+            remote.push((out.len(), partition, w.offset, budget));
+            out.push(base);
+            continue;
+        }
         // KIP-74: the first batch of the first partition with data is returned even if
         // it exceeds the limits, so a consumer can always make progress.
-        let min_one = total == 0;
+        let min_one = total == 0 && remote.is_empty();
         match partition.read(w.offset, budget, min_one) {
             Ok(data) => {
                 total += data.records.len();
@@ -133,6 +149,13 @@ fn read_all(
                 );
             }
             Err(e) => {
+                // Local segments may have been tiered away since `tier_of`: go remote.
+                if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
+                    remote_budget += budget;
+                    remote.push((out.len(), partition, w.offset, budget));
+                    out.push(base);
+                    continue;
+                }
                 any_error = true;
                 let (code, _) = errors::log_error(&e);
                 out.push(
@@ -141,6 +164,37 @@ fn read_all(
                         .with_last_stable_offset(partition.high_watermark())
                         .with_log_start_offset(lso(partition.log_start_offset())),
                 );
+            }
+        }
+    }
+    if let (Some(tier), false) = (state.tier(), remote.is_empty()) {
+        let nothing_local = total == 0;
+        let reads = remote
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p, offset, budget))| {
+                tier.read(p, *offset, *budget, nothing_local && i == 0)
+            });
+        let results = futures::future::join_all(reads).await;
+        for ((at, p, _, _), result) in remote.iter().zip(results) {
+            let slot = &mut out[*at];
+            match result {
+                Ok(data) => {
+                    total += data.records.len();
+                    slot.high_watermark = data.high_watermark;
+                    slot.last_stable_offset = data.high_watermark;
+                    slot.log_start_offset = lso(data.log_start_offset);
+                    slot.records = Some(data.records);
+                }
+                Err(e) => {
+                    any_error = true;
+                    let (code, msg) = errors::tiering_error(&e);
+                    tracing::warn!(tp = %p.topic_partition(), error = %msg, "remote read failed");
+                    slot.error_code = code;
+                    slot.high_watermark = p.high_watermark();
+                    slot.last_stable_offset = p.high_watermark();
+                    slot.log_start_offset = lso(p.log_start_offset());
+                }
             }
         }
     }

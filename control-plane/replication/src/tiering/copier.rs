@@ -1,0 +1,125 @@
+//! The copier: each sealed segment below the high watermark goes to the remote tier
+//! exactly once, in offset order, as COPY_SEGMENT_STARTED → data → COPY_SEGMENT_FINISHED.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use strata_log::SealedSegment;
+use strata_remote::{
+    LogSegmentData, RemoteLogSegmentId, RemoteLogSegmentMetadata, RemoteLogSegmentState,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{now_ms, tip, RemoteLogManager, TieringError};
+use crate::partition::Partition;
+
+impl RemoteLogManager {
+    /// Uploads every sealed segment not yet remote, oldest first; stops at the first
+    /// failure (the next sweep retries it with a fresh segment id).
+    pub(super) async fn copy_sealed(
+        &self,
+        p: &Arc<Partition>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        loop {
+            let (sealed, hw) = p.sealed_segments();
+            let upto = p.remote().read().remote_upto();
+            let pending: Vec<&SealedSegment> = sealed
+                .iter()
+                .filter(|s| s.base_offset >= upto && s.next_offset <= hw)
+                .collect();
+            self.stats.set_lag(
+                p.topic_partition(),
+                pending.len() as u64,
+                pending.iter().map(|s| s.size_bytes).sum(),
+            );
+            let Some(seg) = pending.first().map(|s| (*s).clone()) else {
+                return Ok(());
+            };
+            let _slot = tokio::select! {
+                s = self.copy_slots.acquire() => s.map_err(|_| TieringError::NotRemote(-1))?,
+                _ = cancel.cancelled() => return Ok(()),
+            };
+            self.copy_one(p, &seg, cancel).await?;
+        }
+    }
+
+    async fn copy_one(
+        &self,
+        p: &Arc<Partition>,
+        seg: &SealedSegment,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        let tp = tip(p);
+        let epoch = p.leader_epoch();
+        let meta = RemoteLogSegmentMetadata {
+            segment_id: RemoteLogSegmentId {
+                tp,
+                id: Uuid::new_v4(),
+            },
+            start_offset: seg.base_offset,
+            end_offset: seg.next_offset - 1,
+            max_timestamp_ms: seg.max_timestamp,
+            broker_id: self.cfg.broker_id,
+            event_timestamp_ms: now_ms(),
+            segment_size_bytes: seg.size_bytes,
+            segment_leader_epochs: BTreeMap::from([(epoch, seg.base_offset)]),
+            state: RemoteLogSegmentState::CopySegmentStarted,
+        };
+        let data = LogSegmentData {
+            log_segment: seg.log_path.clone(),
+            offset_index: seg.offset_index_path.clone(),
+            time_index: seg.time_index_path.clone(),
+            transaction_index: None,
+            producer_snapshot: seg.producer_snapshot_path.clone(),
+            // Kafka's leader-epoch checkpoint format: version, count, "epoch offset".
+            leader_epoch_index: Bytes::from(format!("0\n1\n{epoch} {}\n", seg.base_offset)),
+        };
+        let started = Instant::now();
+        let sealed_at = std::fs::metadata(&seg.log_path)
+            .and_then(|m| m.modified())
+            .ok();
+        self.meta.add_segment(&meta, epoch, cancel).await?;
+        self.copy_rate.acquire(seg.size_bytes).await;
+        if let Err(e) = self.rsm.copy_log_segment_data(&meta, &data, cancel).await {
+            self.stats
+                .copy_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Leave no orphan if we can; if we cannot, the next load removes it.
+            if let Err(d) = self.delete_segment(p, meta.clone(), cancel).await {
+                tracing::debug!(error = %d, "orphan of a failed copy left for the next sweep");
+            }
+            return Err(e.into());
+        }
+        let finished = self
+            .meta
+            .update_segment_state(
+                &meta.segment_id,
+                RemoteLogSegmentState::CopySegmentFinished,
+                now_ms(),
+                epoch,
+                cancel,
+            )
+            .await?;
+        let lag_ms = sealed_at
+            .and_then(|t| t.elapsed().ok())
+            .map(|d| d.as_millis() as u64);
+        self.stats.copied(seg.size_bytes, started.elapsed(), lag_ms);
+        tracing::info!(
+            tp = %p.topic_partition(),
+            start = meta.start_offset,
+            end = meta.end_offset,
+            bytes = seg.size_bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "segment copied to the remote tier"
+        );
+        p.remote()
+            .write()
+            .segments
+            .insert(finished.start_offset, finished);
+        Ok(())
+    }
+}

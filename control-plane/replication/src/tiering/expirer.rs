@@ -1,0 +1,101 @@
+//! The expirer: total retention (`retention.ms`, `retention.bytes`) and DeleteRecords
+//! applied to the remote tier, oldest segment first; the log start offset follows.
+
+use std::sync::Arc;
+
+use strata_remote::{RemoteLogSegmentMetadata, RemoteLogSegmentState};
+use tokio_util::sync::CancellationToken;
+
+use super::{now_ms, RemoteLogManager, TieringError};
+use crate::partition::Partition;
+
+impl RemoteLogManager {
+    /// Deletes remote segments beyond total retention or below the log start floor.
+    pub(super) async fn expire(
+        &self,
+        p: &Arc<Partition>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        let cfg = p.config();
+        let now = now_ms();
+        let doomed: Vec<RemoteLogSegmentMetadata> = {
+            let view = p.remote().read();
+            let floor = view.floor();
+            let upto = view.remote_upto();
+            // Kafka counts the remote bytes plus local bytes not yet uploaded.
+            let mut total = view.remote_bytes() as i64 + p.local_bytes_from(upto) as i64;
+            let mut out = Vec::new();
+            for m in view.segments.values() {
+                let below_floor = m.end_offset < floor;
+                let by_time = cfg.is_delete()
+                    && cfg.retention_ms >= 0
+                    && now.saturating_sub(m.max_timestamp_ms) > cfg.retention_ms;
+                let by_size = cfg.is_delete()
+                    && cfg.retention_bytes >= 0
+                    && total - m.segment_size_bytes as i64 >= cfg.retention_bytes;
+                if !(below_floor || by_time || by_size) {
+                    break;
+                }
+                total -= m.segment_size_bytes as i64;
+                out.push(m.clone());
+            }
+            out
+        };
+        for m in doomed {
+            let next = m.end_offset + 1;
+            {
+                // Readers stop seeing it (and the log start moves) before it goes.
+                let mut view = p.remote().write();
+                view.segments.remove(&m.start_offset);
+                view.raise_floor(next, &p.dir())
+                    .map_err(|e| TieringError::Log(e.into()))?;
+            }
+            tracing::info!(
+                tp = %p.topic_partition(),
+                start = m.start_offset,
+                end = m.end_offset,
+                "remote segment expired"
+            );
+            self.delete_segment(p, m, cancel).await?;
+        }
+        Ok(())
+    }
+
+    /// DELETE_SEGMENT_STARTED → data and indexes deleted → DELETE_SEGMENT_FINISHED →
+    /// record removed. Also how orphans of failed copies are cleaned.
+    pub(super) async fn delete_segment(
+        &self,
+        p: &Arc<Partition>,
+        m: RemoteLogSegmentMetadata,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        let epoch = p.leader_epoch();
+        if m.state != RemoteLogSegmentState::DeleteSegmentFinished {
+            if m.state != RemoteLogSegmentState::DeleteSegmentStarted {
+                self.meta
+                    .update_segment_state(
+                        &m.segment_id,
+                        RemoteLogSegmentState::DeleteSegmentStarted,
+                        now_ms(),
+                        epoch,
+                        cancel,
+                    )
+                    .await?;
+            }
+            self.rsm.delete_log_segment_data(&m, cancel).await?;
+            self.meta
+                .update_segment_state(
+                    &m.segment_id,
+                    RemoteLogSegmentState::DeleteSegmentFinished,
+                    now_ms(),
+                    epoch,
+                    cancel,
+                )
+                .await?;
+        }
+        self.meta.remove_segment_record(&m, cancel).await?;
+        self.reader.forget(&m);
+        self.stats.deleted(m.segment_size_bytes);
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The remote log manager (KIP-405's RemoteLogManager): per tiered partition, the
+//! copier uploads sealed segments below the high watermark exactly once, local
+//! retention then frees what is remote, the expirer applies total retention to the
+//! remote tier, and reads below the local log start go through the chunk cache.
+//!
+//! It lives here rather than in `strata-remote` because it drives hosted partitions
+//! (their logs, views and locks); `strata-remote` and `strata-cache` below it know
+//! nothing of partitions.
+
+mod copier;
+mod deleter;
+mod expirer;
+mod reads;
+mod recovery;
+mod stats;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use strata_cache::RemoteReader;
+use strata_remote::{
+    RateLimiter, RemoteLogMetadataStore, RemoteStorageError, RemoteStorageManager, TopicIdPartition,
+};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::partition::Partition;
+use crate::replica_manager::{ReplicaManager, TopicPartition};
+
+pub use recovery::RecoveredPartition;
+pub use stats::{TierStats, TierStatsSnapshot};
+
+/// The remote log manager's settings (Kafka's `remote.log.manager.*` broker configs).
+#[derive(Debug, Clone)]
+pub struct TieringConfig {
+    /// This node (recorded in segment metadata).
+    pub broker_id: i32,
+    /// How often every tiered partition is swept (`remote.log.manager.task.interval.ms`).
+    pub task_interval: Duration,
+    /// `remote.log.manager.copy.max.bytes.per.second`.
+    pub copy_max_bytes_per_second: i64,
+    /// Segment uploads in flight over all partitions
+    /// (`remote.log.manager.copier.thread.pool.size`).
+    pub copier_concurrency: usize,
+    /// Where the stats snapshot is written for `strata remote stats`.
+    pub stats_file: Option<PathBuf>,
+    /// The remote tier's URL, for logs and DescribeLogDirs.
+    pub url: String,
+}
+
+/// What went wrong in the remote tier for one operation.
+#[derive(Debug, thiserror::Error)]
+pub enum TieringError {
+    /// The object store or the metadata in it.
+    #[error(transparent)]
+    Remote(#[from] RemoteStorageError),
+    /// The chunk cache / remote reader.
+    #[error(transparent)]
+    Read(#[from] strata_cache::CacheError),
+    /// The local log.
+    #[error(transparent)]
+    Log(#[from] strata_log::LogError),
+    /// No remote segment holds the offset (it expired or was never uploaded).
+    #[error("offset {0} is in no remote segment")]
+    NotRemote(i64),
+}
+
+/// The remote log manager of one node.
+pub struct RemoteLogManager {
+    replicas: Arc<ReplicaManager>,
+    rsm: Arc<dyn RemoteStorageManager>,
+    meta: Arc<RemoteLogMetadataStore>,
+    reader: Arc<RemoteReader>,
+    cfg: TieringConfig,
+    copy_rate: RateLimiter,
+    copy_slots: Semaphore,
+    stats: Arc<TierStats>,
+    /// Serialises loading a partition's view from the metadata store.
+    load_lock: tokio::sync::Mutex<()>,
+    /// Partitions with a sweep in flight, with the token that stops it.
+    running: Mutex<HashMap<TopicPartition, CancellationToken>>,
+    shutdown: CancellationToken,
+}
+
+impl RemoteLogManager {
+    /// A manager over `replicas` using `rsm` for data and `meta` for segment metadata.
+    pub fn new(
+        replicas: Arc<ReplicaManager>,
+        rsm: Arc<dyn RemoteStorageManager>,
+        meta: Arc<RemoteLogMetadataStore>,
+        reader: Arc<RemoteReader>,
+        cfg: TieringConfig,
+    ) -> Self {
+        Self {
+            replicas,
+            rsm,
+            meta,
+            reader,
+            copy_rate: RateLimiter::new(cfg.copy_max_bytes_per_second),
+            copy_slots: Semaphore::new(cfg.copier_concurrency.max(1)),
+            cfg,
+            stats: Arc::new(TierStats::default()),
+            load_lock: tokio::sync::Mutex::new(()),
+            running: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The remote tier's URL.
+    pub fn url(&self) -> &str {
+        &self.cfg.url
+    }
+
+    /// Counters of what was copied, fetched and deleted.
+    pub fn stats(&self) -> TierStatsSnapshot {
+        self.stats.snapshot(&self.reader.stats())
+    }
+
+    /// Stops every sweep and deletion in flight.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Sweeps every tiered partition each `task_interval` until shutdown; finishes
+    /// partition deletions left unfinished by an earlier run first.
+    pub async fn run(self: Arc<Self>) {
+        let resume = self.clone();
+        tokio::spawn(async move { resume.resume_deletions().await });
+        let mut tick = tokio::time::interval(self.cfg.task_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rounds: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            for p in self.replicas.partitions() {
+                if !p.config().remote_storage_enable() {
+                    continue;
+                }
+                let tp = p.topic_partition().clone();
+                let token = {
+                    let mut running = self.running.lock();
+                    if running.contains_key(&tp) {
+                        continue;
+                    }
+                    let token = self.shutdown.child_token();
+                    running.insert(tp.clone(), token.clone());
+                    token
+                };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.sweep(&p, &token).await {
+                        if !token.is_cancelled() {
+                            tracing::warn!(%tp, error = %e, "remote tier sweep failed; retrying next round");
+                        }
+                    }
+                    me.running.lock().remove(&tp);
+                });
+            }
+            rounds += 1;
+            if rounds.is_multiple_of(10) {
+                self.write_stats_file();
+            }
+        }
+        self.write_stats_file();
+    }
+
+    /// One pass over a partition: load its view, upload what is sealed, free local
+    /// space, expire remote segments.
+    async fn sweep(
+        &self,
+        p: &Arc<Partition>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        self.ensure_loaded(p, true, cancel).await?;
+        if !p.config().remote_copy_disable() {
+            self.copy_sealed(p, cancel).await?;
+        }
+        let upto = p.remote().read().remote_upto();
+        let now = now_ms();
+        match p.enforce_local_retention(now, upto) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(tp = %p.topic_partition(), segments = n, "local retention freed remote segments")
+            }
+            Err(e) => {
+                tracing::warn!(tp = %p.topic_partition(), error = %e, "local retention failed")
+            }
+        }
+        self.expire(p, cancel).await
+    }
+
+    /// Loads the partition's view from the metadata store once. With `clean_orphans`
+    /// (the sweep) also removes what failed copies and interrupted deletes left.
+    async fn ensure_loaded(
+        &self,
+        p: &Arc<Partition>,
+        clean_orphans: bool,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        if p.remote().read().loaded {
+            return Ok(());
+        }
+        let _guard = self.load_lock.lock().await;
+        if p.remote().read().loaded {
+            return Ok(());
+        }
+        let tp = tip(p);
+        let all = self.meta.list_segments(&tp, cancel).await?;
+        let mut finished = std::collections::BTreeMap::new();
+        let mut leftovers = Vec::new();
+        for m in all {
+            match m.state {
+                strata_remote::RemoteLogSegmentState::CopySegmentFinished => {
+                    finished.insert(m.start_offset, m);
+                }
+                _ => leftovers.push(m),
+            }
+        }
+        {
+            let mut view = p.remote().write();
+            view.load_floor(&p.dir());
+            view.segments = finished;
+            view.loaded = true;
+        }
+        tracing::info!(
+            tp = %p.topic_partition(),
+            segments = p.remote().read().segments.len(),
+            latest_tiered = p.remote().read().latest_tiered(),
+            "remote tier view loaded"
+        );
+        if clean_orphans {
+            for m in leftovers {
+                self.delete_segment(p, m, cancel).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_stats_file(&self) {
+        let Some(path) = &self.cfg.stats_file else {
+            return;
+        };
+        let snap = self.stats();
+        let tmp = path.with_extension("tmp");
+        let ok = serde_json::to_vec_pretty(&snap)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = ok {
+            tracing::debug!(error = %e, "could not write remote tier stats");
+        }
+    }
+}
+
+/// The remote tier's name of a hosted partition.
+pub(crate) fn tip(p: &Partition) -> TopicIdPartition {
+    TopicIdPartition {
+        topic_id: Uuid::from_bytes(p.topic_id()),
+        topic: p.topic_partition().topic.clone(),
+        partition: p.topic_partition().partition,
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

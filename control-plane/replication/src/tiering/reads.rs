@@ -1,0 +1,107 @@
+//! Reads below the local log start: Fetch and ListOffsets served from the remote tier
+//! through the chunk cache.
+
+use std::sync::Arc;
+
+use strata_log::TimestampOffset;
+use tokio_util::sync::CancellationToken;
+
+use super::{RemoteLogManager, TieringError};
+use crate::partition::{FetchedData, Partition};
+
+impl RemoteLogManager {
+    /// Whole batches from `offset` (which must be below the local log start) up to
+    /// `max_bytes` (at least one batch with `min_one_batch`), from the one remote
+    /// segment holding `offset`; the next fetch continues from where this one ends.
+    pub async fn read(
+        &self,
+        p: &Arc<Partition>,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<FetchedData, TieringError> {
+        let cancel = self.shutdown.child_token();
+        self.ensure_loaded(p, false, &cancel).await?;
+        let meta = p
+            .remote()
+            .read()
+            .segment_for(offset)
+            .cloned()
+            .ok_or(TieringError::NotRemote(offset))?;
+        let records = self
+            .reader
+            .read(&meta, offset, max_bytes, min_one_batch, &cancel)
+            .await?;
+        let hw = p.high_watermark();
+        Ok(FetchedData {
+            records,
+            high_watermark: hw,
+            log_start_offset: p.log_start_offset(),
+            log_end_offset: hw,
+        })
+    }
+
+    /// The first record with a timestamp >= `ts` in the remote tier, if any there
+    /// (then the local log is not consulted).
+    pub async fn offset_for_timestamp(
+        &self,
+        p: &Arc<Partition>,
+        ts: i64,
+    ) -> Result<Option<TimestampOffset>, TieringError> {
+        let cancel = self.shutdown.child_token();
+        self.ensure_loaded(p, false, &cancel).await?;
+        let start = p.log_start_offset();
+        let candidates: Vec<_> = p
+            .remote()
+            .read()
+            .segments
+            .values()
+            .filter(|m| m.end_offset >= start && m.max_timestamp_ms >= ts)
+            .cloned()
+            .collect();
+        for m in candidates {
+            if let Some(found) = self
+                .reader
+                .offset_for_timestamp(&m, ts, start, &cancel)
+                .await?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp in the remote tier, if it beats
+    /// `local_max` (ListOffsets -3 across tiers).
+    pub async fn max_timestamp_offset(
+        &self,
+        p: &Arc<Partition>,
+        local_max: Option<TimestampOffset>,
+    ) -> Result<Option<TimestampOffset>, TieringError> {
+        let cancel = self.shutdown.child_token();
+        self.ensure_loaded(p, false, &cancel).await?;
+        let start = p.log_start_offset();
+        let best = p
+            .remote()
+            .read()
+            .segments
+            .values()
+            .filter(|m| m.end_offset >= start)
+            .max_by_key(|m| (m.max_timestamp_ms, std::cmp::Reverse(m.start_offset)))
+            .cloned();
+        match best {
+            Some(m) if local_max.is_none_or(|l| m.max_timestamp_ms > l.timestamp) => Ok(self
+                .reader
+                .offset_for_timestamp(&m, m.max_timestamp_ms, start, &cancel)
+                .await?
+                .or(local_max)),
+            _ => Ok(local_max),
+        }
+    }
+
+    /// Loads the partition's remote view if it is not yet (for describe/ListOffsets).
+    pub async fn load_view(&self, p: &Arc<Partition>) -> Result<(), TieringError> {
+        let cancel: CancellationToken = self.shutdown.child_token();
+        self.ensure_loaded(p, false, &cancel).await
+    }
+}

@@ -1,0 +1,52 @@
+//! Building the remote tier from the broker config.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_cache::{CacheOptions, RemoteReader};
+use strata_remote::{ObjectStoreRsm, RemoteLogMetadataStore, RetryPolicy};
+use strata_replication::{RemoteLogManager, ReplicaManager, TieringConfig};
+
+use crate::config::BrokerConfig;
+
+/// Name of the stats snapshot `strata remote stats` reads, in the data directory.
+pub const STATS_FILE: &str = "remote-tier-stats.json";
+
+/// The object store at `remote.log.storage.url`, the RemoteStorageManager and segment
+/// metadata over it, the chunk cache, and the remote log manager over `replicas`.
+pub async fn build(
+    config: &BrokerConfig,
+    replicas: Arc<ReplicaManager>,
+) -> Result<Arc<RemoteLogManager>, String> {
+    let url = config.remote_storage_url();
+    let store = strata_remote::store_from_url(&url).map_err(|e| format!("{url}: {e}"))?;
+    let policy = RetryPolicy::default();
+    let rsm = Arc::new(ObjectStoreRsm::new(store.clone(), "", policy.clone()));
+    let meta = Arc::new(RemoteLogMetadataStore::new(store, "", policy));
+    let opts = CacheOptions {
+        memory_bytes: config.remote_log_cache_memory_bytes as usize,
+        disk_bytes: config.remote_log_cache_disk_bytes as usize,
+        dir: Some(config.remote_cache_dir()),
+        chunk_bytes: config.remote_log_fetch_chunk_bytes as u64,
+        read_ahead_chunks: config.remote_log_fetch_read_ahead_chunks as u64,
+        max_concurrent_gets: config.remote_log_reader_threads as usize,
+        fetch_max_bytes_per_second: config.remote_log_manager_fetch_max_bytes_per_second,
+        index_cache_bytes: config.remote_log_index_file_cache_total_size_bytes as usize,
+    };
+    let reader = Arc::new(
+        RemoteReader::new(rsm.clone(), opts)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let cfg = TieringConfig {
+        broker_id: config.node_id,
+        task_interval: Duration::from_millis(config.remote_log_manager_task_interval_ms as u64),
+        copy_max_bytes_per_second: config.remote_log_manager_copy_max_bytes_per_second,
+        copier_concurrency: config.remote_log_manager_copier_thread_pool_size as usize,
+        stats_file: Some(config.log_dirs.join(STATS_FILE)),
+        url,
+    };
+    Ok(Arc::new(RemoteLogManager::new(
+        replicas, rsm, meta, reader, cfg,
+    )))
+}
