@@ -72,16 +72,18 @@ if [ "${STRATA_SKIP_LINT:-0}" != 1 ]; then
     cargo clippy --workspace --all-targets --release -- -D warnings
 fi
 
+# The remote tier's conformance suite and the tiered-storage end-to-end tests run
+# against a real S3-compatible server on loopback, started (and installed on first use)
+# by the project's own script; its AWS_* and S3_EMULATOR_* exports reach both.
+if [ "${STRATA_SKIP_S3:-0}" != 1 ]; then
+    section "S3-compatible server (localstack/s3-emulator.sh)"
+    S3_PORT="${STRATA_TEST_S3_PORT:-4599}"
+    eval "$("$REPO/localstack/s3-emulator.sh" start "$S3_PORT" strata-test)"
+    export STRATA_TEST_S3_BUCKET=strata-test
+    trap '"$REPO/localstack/s3-emulator.sh" stop "$S3_PORT" >/dev/null 2>&1 || true' EXIT
+fi
+
 if [ "${STRATA_SKIP_CARGO_TESTS:-0}" != 1 ]; then
-    # The remote tier's conformance suite also runs against a real S3-compatible server
-    # on loopback, started (and installed on first use) by the project's own script.
-    if [ "${STRATA_SKIP_S3:-0}" != 1 ]; then
-        section "S3-compatible server (localstack/s3-emulator.sh)"
-        S3_PORT="${STRATA_TEST_S3_PORT:-4599}"
-        eval "$("$REPO/localstack/s3-emulator.sh" start "$S3_PORT" strata-test)"
-        export STRATA_TEST_S3_BUCKET=strata-test
-        trap '"$REPO/localstack/s3-emulator.sh" stop "$S3_PORT" >/dev/null 2>&1 || true' EXIT
-    fi
     section "cargo test"
     cargo test --workspace --release
 fi

@@ -63,9 +63,11 @@ def write_config(path: Path, config: dict) -> Path:
 class Broker:
     """One ``strata serve`` process: start, stop (SIGTERM), kill -9, restart."""
 
-    def __init__(self, workdir: Path, config: dict | None = None, name: str = "broker"):
+    def __init__(self, workdir: Path, config: dict | None = None, name: str = "broker",
+                 env: dict | None = None):
         self.workdir = workdir
         self.name = name
+        self.env = dict(env or {})  # added to (overriding) os.environ for the process
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -91,6 +93,7 @@ class Broker:
             log.write(f"\n===== start #{self.starts}: {' '.join(self.command())}\n".encode())
             log.flush()
             env = dict(os.environ)
+            env.update(self.env)
             env.setdefault("RUST_LOG", "info")
             env.setdefault("RUST_BACKTRACE", "1")
             self.proc = subprocess.Popen(
@@ -174,10 +177,10 @@ def tmp_root():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _new_broker(tmp_root: Path, config: dict | None, label: str) -> Broker:
+def _new_broker(tmp_root: Path, config: dict | None, label: str, env: dict | None = None) -> Broker:
     workdir = tmp_root / f"{label}-{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
-    b = Broker(workdir, config, name="broker")
+    b = Broker(workdir, config, name="broker", env=env)
     _ALL_BROKERS.append(b)
     return b
 
@@ -205,11 +208,12 @@ def small_request_broker(tmp_root):
 
 @pytest.fixture
 def broker_factory(tmp_root, request):
-    """Start extra brokers: ``broker_factory(config={...}, start=True)``."""
+    """Start extra brokers: ``broker_factory(config={...}, start=True, env={...})``
+    (``env`` is added to the environment the broker process inherits)."""
     made: list[Broker] = []
 
-    def make(config: dict | None = None, start: bool = True) -> Broker:
-        b = _new_broker(tmp_root, config, request.node.name[:40].replace("/", "_"))
+    def make(config: dict | None = None, start: bool = True, env: dict | None = None) -> Broker:
+        b = _new_broker(tmp_root, config, request.node.name[:40].replace("/", "_"), env)
         made.append(b)
         return b.start() if start else b
 

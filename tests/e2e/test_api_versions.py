@@ -11,7 +11,7 @@ IMPLEMENTED = {
     0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 18: "ApiVersions",
     19: "CreateTopics", 20: "DeleteTopics", 21: "DeleteRecords", 22: "InitProducerId",
     32: "DescribeConfigs", 33: "AlterConfigs", 37: "CreatePartitions",
-    44: "IncrementalAlterConfigs", 60: "DescribeCluster",
+    44: "IncrementalAlterConfigs", 60: "DescribeCluster", 35: "DescribeLogDirs",
     # Consumer groups.
     8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
     13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups", 42: "DeleteGroups",

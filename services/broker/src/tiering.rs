@@ -3,11 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use object_store::ObjectStore;
 use strata_cache::{CacheOptions, RemoteReader};
-use strata_remote::{ObjectStoreRsm, RemoteLogMetadataStore, RetryPolicy};
+use strata_remote::{
+    CountingStore, FlakyStore, ObjectStoreRsm, RemoteLogMetadataStore, RetryPolicy,
+};
 use strata_replication::{RemoteLogManager, ReplicaManager, TieringConfig};
 
 use crate::config::BrokerConfig;
+
+/// Test knob: fail every n-th object-store request with a retryable error (503 or
+/// SlowDown), to check that faults delay tiering but lose nothing.
+pub const FAULT_ENV: &str = "STRATA_REMOTE_FAULT_EVERY";
 
 /// Name of the stats snapshot `strata remote stats` reads, in the data directory.
 pub const STATS_FILE: &str = "remote-tier-stats.json";
@@ -19,7 +26,20 @@ pub async fn build(
     replicas: Arc<ReplicaManager>,
 ) -> Result<Arc<RemoteLogManager>, String> {
     let url = config.remote_storage_url();
-    let store = strata_remote::store_from_url(&url).map_err(|e| format!("{url}: {e}"))?;
+    let mut store = strata_remote::store_from_url(&url).map_err(|e| format!("{url}: {e}"))?;
+    if let Some(every) = std::env::var(FAULT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+    {
+        tracing::warn!(
+            every,
+            "{FAULT_ENV}: failing every {every}th object-store request"
+        );
+        store = Arc::new(FlakyStore::new(store, every));
+    }
+    let counting = Arc::new(CountingStore::new(store));
+    let store: Arc<dyn ObjectStore> = counting.clone();
     let policy = RetryPolicy::default();
     let rsm = Arc::new(ObjectStoreRsm::new(store.clone(), "", policy.clone()));
     let meta = Arc::new(RemoteLogMetadataStore::new(store, "", policy));
@@ -46,7 +66,7 @@ pub async fn build(
         stats_file: Some(config.log_dirs.join(STATS_FILE)),
         url,
     };
-    Ok(Arc::new(RemoteLogManager::new(
-        replicas, rsm, meta, reader, cfg,
-    )))
+    Ok(Arc::new(
+        RemoteLogManager::new(replicas, rsm, meta, reader, cfg).with_request_counts(counting),
+    ))
 }

@@ -330,6 +330,61 @@ impl UnreliableStore {
     ];
 }
 
+// --- Flaky ------------------------------------------------------------------------
+
+/// Fails every `every`-th request with a retryable error, alternating between a 503
+/// and a throttling answer (S3's `SlowDown`), for as long as it is installed: the
+/// steady drizzle of errors a real bucket under load gives.
+#[derive(Debug)]
+pub struct Flaky {
+    every: u64,
+    seen: AtomicU64,
+    injected: AtomicU64,
+}
+
+impl Flaky {
+    /// How many failures were injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+}
+
+impl Hook for Flaky {
+    fn before(&self, op: StoreOp) -> object_store::Result<Option<Duration>> {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.every == 0 || !n.is_multiple_of(self.every) {
+            return Ok(None);
+        }
+        let k = self.injected.fetch_add(1, Ordering::SeqCst) + 1;
+        let what = if k.is_multiple_of(2) {
+            "HTTP 503 Service Unavailable"
+        } else {
+            "HTTP 503 SlowDown: please reduce your request rate"
+        };
+        Err(object_store::Error::Generic {
+            store: "FlakyStore",
+            source: format!("injected failure {k} of {op:?}: {what}").into(),
+        })
+    }
+}
+
+/// See [`Flaky`].
+pub type FlakyStore = Decorated<Flaky>;
+
+impl FlakyStore {
+    /// Fails every `every`-th request (0: never).
+    pub fn new(inner: Arc<dyn ObjectStore>, every: u64) -> Self {
+        Self::with_hook(
+            inner,
+            Flaky {
+                every,
+                seen: AtomicU64::new(0),
+                injected: AtomicU64::new(0),
+            },
+        )
+    }
+}
+
 // --- Counting ---------------------------------------------------------------------
 
 /// Counts requests by kind.

@@ -31,8 +31,8 @@ pub mod conformance;
 mod conformance_tests;
 
 pub use decorators::{
-    Counting, CountingStore, Decorated, Hook, Latency, LatencyStore, RequestClass, RequestCounts,
-    StoreOp, Unreliable, UnreliableStore,
+    Counting, CountingStore, Decorated, Flaky, FlakyStore, Hook, Latency, LatencyStore,
+    RequestClass, RequestCounts, StoreOp, Unreliable, UnreliableStore,
 };
 pub use error::RemoteStorageError;
 pub use manager::{ObjectStoreRsm, RemoteStorageManager, MAX_PARTS_IN_FLIGHT, MULTIPART_PART_SIZE};

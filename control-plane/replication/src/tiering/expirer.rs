@@ -41,15 +41,20 @@ impl RemoteLogManager {
             }
             out
         };
-        for m in doomed {
-            let next = m.end_offset + 1;
-            {
-                // Readers stop seeing it (and the log start moves) before it goes.
-                let mut view = p.remote().write();
+        let Some(next) = doomed.last().map(|m| m.end_offset + 1) else {
+            return Ok(());
+        };
+        {
+            // Readers stop seeing them (and the log start moves once, to its final
+            // place) before any goes.
+            let mut view = p.remote().write();
+            for m in &doomed {
                 view.segments.remove(&m.start_offset);
-                view.raise_floor(next, &p.dir())
-                    .map_err(|e| TieringError::Log(e.into()))?;
             }
+            view.raise_floor(next, &p.dir())
+                .map_err(|e| TieringError::Log(e.into()))?;
+        }
+        for m in doomed {
             tracing::info!(
                 tp = %p.topic_partition(),
                 start = m.start_offset,

@@ -22,7 +22,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use strata_cache::RemoteReader;
 use strata_remote::{
-    RateLimiter, RemoteLogMetadataStore, RemoteStorageError, RemoteStorageManager, TopicIdPartition,
+    CountingStore, RateLimiter, RemoteLogMetadataStore, RemoteStorageError, RemoteStorageManager,
+    TopicIdPartition,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +85,8 @@ pub struct RemoteLogManager {
     /// Partitions with a sweep in flight, with the token that stops it.
     running: Mutex<HashMap<TopicPartition, CancellationToken>>,
     shutdown: CancellationToken,
+    /// Object-store requests by kind, when the store is wrapped to count them.
+    requests: Option<Arc<CountingStore>>,
 }
 
 impl RemoteLogManager {
@@ -107,7 +110,14 @@ impl RemoteLogManager {
             load_lock: tokio::sync::Mutex::new(()),
             running: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            requests: None,
         }
+    }
+
+    /// Reports the requests counted by `store` (the one under `rsm` and `meta`).
+    pub fn with_request_counts(mut self, store: Arc<CountingStore>) -> Self {
+        self.requests = Some(store);
+        self
     }
 
     /// The remote tier's URL.
@@ -117,7 +127,12 @@ impl RemoteLogManager {
 
     /// Counters of what was copied, fetched and deleted.
     pub fn stats(&self) -> TierStatsSnapshot {
-        self.stats.snapshot(&self.reader.stats())
+        let counts = self
+            .requests
+            .as_ref()
+            .map(|c| c.counts())
+            .unwrap_or_default();
+        self.stats.snapshot(&self.reader.stats(), &counts)
     }
 
     /// Stops every sweep and deletion in flight.
@@ -132,7 +147,7 @@ impl RemoteLogManager {
         tokio::spawn(async move { resume.resume_deletions().await });
         let mut tick = tokio::time::interval(self.cfg.task_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut rounds: u64 = 0;
+        let mut last_stats = Vec::new();
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -162,12 +177,9 @@ impl RemoteLogManager {
                     me.running.lock().remove(&tp);
                 });
             }
-            rounds += 1;
-            if rounds.is_multiple_of(10) {
-                self.write_stats_file();
-            }
+            self.write_stats_file(&mut last_stats);
         }
-        self.write_stats_file();
+        self.write_stats_file(&mut last_stats);
     }
 
     /// One pass over a partition: load its view, upload what is sealed, free local
@@ -242,16 +254,20 @@ impl RemoteLogManager {
         Ok(())
     }
 
-    fn write_stats_file(&self) {
+    /// Writes the stats snapshot for `strata remote stats` when it changed.
+    fn write_stats_file(&self, last: &mut Vec<u8>) {
         let Some(path) = &self.cfg.stats_file else {
             return;
         };
-        let snap = self.stats();
+        let Ok(bytes) = serde_json::to_vec_pretty(&self.stats()) else {
+            return;
+        };
+        if bytes == *last {
+            return;
+        }
         let tmp = path.with_extension("tmp");
-        let ok = serde_json::to_vec_pretty(&snap)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|_| std::fs::rename(&tmp, path));
+        let ok = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, path));
+        *last = bytes;
         if let Err(e) = ok {
             tracing::debug!(error = %e, "could not write remote tier stats");
         }

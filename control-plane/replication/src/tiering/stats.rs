@@ -7,6 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use strata_cache::ReaderStats;
+use strata_remote::RequestCounts;
 
 use crate::replica_manager::TopicPartition;
 
@@ -47,8 +48,16 @@ pub struct TierStatsSnapshot {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub cache_hit_ratio: f64,
-    pub remote_fetch_ms_avg: f64,
-    pub remote_fetch_ms_max: u64,
+    pub remote_fetch_latency_ms_avg: f64,
+    pub remote_fetch_latency_ms_max: u64,
+    /// Object-store requests: PUT class (put, multipart create/part/complete, copy).
+    pub requests_put_class: u64,
+    /// GET class (get, head).
+    pub requests_get_class: u64,
+    /// LIST.
+    pub requests_list: u64,
+    /// DELETE.
+    pub requests_delete: u64,
 }
 
 impl TierStats {
@@ -76,7 +85,7 @@ impl TierStats {
     }
 
     /// The counters now, with the reader's.
-    pub fn snapshot(&self, r: &ReaderStats) -> TierStatsSnapshot {
+    pub fn snapshot(&self, r: &ReaderStats, req: &RequestCounts) -> TierStatsSnapshot {
         let (lag_s, lag_b) = self
             .lag
             .lock()
@@ -113,12 +122,16 @@ impl TierStats {
             } else {
                 r.cache_hits as f64 / lookups as f64
             },
-            remote_fetch_ms_avg: if r.chunks_fetched == 0 {
+            remote_fetch_latency_ms_avg: if r.chunks_fetched == 0 {
                 0.0
             } else {
                 r.fetch_ms_total as f64 / r.chunks_fetched as f64
             },
-            remote_fetch_ms_max: r.fetch_ms_max,
+            remote_fetch_latency_ms_max: r.fetch_ms_max,
+            requests_put_class: req.put_class(),
+            requests_get_class: req.get_class(),
+            requests_list: req.list_class(),
+            requests_delete: req.delete,
         }
     }
 }
