@@ -4,6 +4,7 @@ mod client;
 mod groups;
 mod node_config;
 mod perf;
+mod perf_object_store;
 mod remote;
 mod serve;
 mod topics;

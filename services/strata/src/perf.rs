@@ -81,6 +81,8 @@ enum PerfCommand {
         #[arg(long, default_value_t = 5)]
         max_in_flight: usize,
     },
+    /// Raw object-store PUT and GET throughput (the ceiling for remote reads).
+    ObjectStore(crate::perf_object_store::ObjectStoreArgs),
     /// Read records from the earliest offset of every partition.
     Consume {
         #[command(flatten)]
@@ -120,6 +122,7 @@ pub async fn run(args: PerfArgs) -> Result<()> {
             common,
             partition_fetch_bytes,
         } => consume(common, partition_fetch_bytes).await,
+        PerfCommand::ObjectStore(args) => crate::perf_object_store::run(args).await,
         PerfCommand::Commit {
             common,
             group,

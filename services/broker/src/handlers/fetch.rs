@@ -129,6 +129,17 @@ async fn read_all(
         let budget = w
             .max_bytes
             .min(max_total.saturating_sub(total + remote_budget));
+        // Until a tiered partition's remote view is loaded its log start looks like the
+        // local one; load it first so no offset in the remote tier is called out of range.
+        if let Some(tier) = state.tier() {
+            if !partition.remote().read().loaded && partition.config().remote_storage_enable() {
+                if let Err(e) = tier.load_view(&partition).await {
+                    any_error = true;
+                    out.push(base.with_error_code(errors::tiering_error(&e).0));
+                    continue;
+                }
+            }
+        }
         if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
             remote_budget += budget;
             remote.push((out.len(), partition, w.offset, budget));
