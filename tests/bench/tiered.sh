@@ -31,9 +31,11 @@ trap 'stop_broker || true; rm -rf "$DIR"; "$REPO/localstack/s3-emulator.sh" stop
 cat > "$DIR/strata.toml" <<TOML
 "remote.log.storage.url" = "$URL"
 "remote.log.manager.task.interval.ms" = 200
-"remote.log.cache.memory.bytes" = $(( (MB + 256) * 1048576 ))
+"remote.log.cache.memory.bytes" = $(( MB * 2 * 1048576 + 268435456 ))
 "remote.log.cache.disk.bytes" = 0
-"remote.log.fetch.read.ahead.chunks" = 8
+"remote.log.fetch.read.ahead.chunks" = ${BENCH_READ_AHEAD:-8}
+"remote.log.fetch.chunk.bytes" = ${BENCH_CHUNK_BYTES:-4194304}
+"remote.log.reader.threads" = ${BENCH_READER_THREADS:-8}
 TOML
 start_broker() {
   STRATA_LOG=warn "$STRATA" serve --listen "$B" --data-dir "$DIR/data" --config "$DIR/strata.toml" 2>>"$DIR/broker.log" &
@@ -55,7 +57,7 @@ run "$STRATA" perf produce --bootstrap-server "$B" --topic local --num-records "
 run "$STRATA" perf consume --bootstrap-server "$B" --topic local --num-records "$N"
 
 echo; echo "## 3. produce to a tiered topic (16 MiB segments, 32 MiB kept locally)"
-"$STRATA" topics --bootstrap-server "$B" create hist --config segment.bytes=16777216 \
+"$STRATA" topics --bootstrap-server "$B" create hist --config segment.bytes="${BENCH_SEGMENT_BYTES:-16777216}" \
   --config remote.storage.enable=true --config local.retention.bytes=33554432 >/dev/null
 run "$STRATA" perf produce --bootstrap-server "$B" --topic hist --num-records "$N" --record-size "$RS" --batch-size 1048576
 for _ in $(seq 600); do
@@ -68,8 +70,8 @@ copied=$(stat bytes_copied); puts=$(stat requests_put_class)
 echo "uploaded $copied bytes in $(stat segments_copied) segments: upload lag p50 $(stat upload_lag_ms_p50) ms, p99 $(stat upload_lag_ms_p99) ms (segment sealed -> COPY_SEGMENT_FINISHED); $(python3 -c "print(round($puts / ($copied / 2**30), 1))") PUT-class requests per GiB uploaded (incl. metadata)"
 
 echo; echo "## 4. cold historical consume (restart, chunk cache empty)"
-stop_broker; rm -rf "$DIR/data/remote-cache"; start_broker
-gets0=$(stat requests_get_class 2>/dev/null || echo 0)
+stop_broker; rm -rf "$DIR/data/remote-cache" "$DIR/data/remote-tier-stats.json"; start_broker
+gets0=0
 run "$STRATA" perf consume --bootstrap-server "$B" --topic hist --num-records "$N"
 sleep 1
 fetched=$(stat bytes_fetched); gets=$(( $(stat requests_get_class) - gets0 ))

@@ -25,6 +25,10 @@ pub struct ObjectStoreArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Also read every object again in ranged GETs of this many bytes (as remote
+    /// segment chunks are read); 0 to skip.
+    #[arg(long, default_value_t = 0)]
+    range_bytes: usize,
 }
 
 pub async fn run(args: ObjectStoreArgs) -> Result<()> {
@@ -71,11 +75,40 @@ pub async fn run(args: ObjectStoreArgs) -> Result<()> {
     let get_s = started.elapsed().as_secs_f64();
     anyhow::ensure!(read == total as usize, "read {read} bytes, wrote {total}");
 
+    let mut ranged = String::new();
+    if args.range_bytes > 0 {
+        let ranges: Vec<(Path, std::ops::Range<u64>)> = keys
+            .iter()
+            .flat_map(|k| {
+                (0..args.object_bytes)
+                    .step_by(args.range_bytes)
+                    .map(move |at| {
+                        let end = (at + args.range_bytes).min(args.object_bytes);
+                        (k.clone(), at as u64..end as u64)
+                    })
+            })
+            .collect();
+        let started = Instant::now();
+        futures::stream::iter(ranges)
+            .map(|(k, r)| {
+                let store = store.clone();
+                async move { store.get_range(&k, r).await.map(|b| b.len()) }
+            })
+            .buffer_unordered(args.concurrency.max(1))
+            .try_fold(0usize, |a, n| async move { Ok(a + n) })
+            .await
+            .context("ranged get")?;
+        ranged = format!(
+            ", ranged GET ({} B) {:.1} MB/s",
+            args.range_bytes,
+            mb(started.elapsed().as_secs_f64())
+        );
+    }
     for k in &keys {
         let _ = store.delete(k).await;
     }
     println!(
-        "{} objects of {} bytes, concurrency {}: PUT {:.1} MB/s, GET {:.1} MB/s",
+        "{} objects of {} bytes, concurrency {}: PUT {:.1} MB/s, GET {:.1} MB/s{ranged}",
         args.objects,
         args.object_bytes,
         args.concurrency,

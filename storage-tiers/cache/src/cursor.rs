@@ -15,6 +15,8 @@ const MIN_BATCH_LENGTH: i32 = 49;
 /// One batch as stored.
 pub(crate) struct Batch {
     pub last_offset: i64,
+    /// Byte position of the batch in the segment.
+    pub pos: u64,
     pub bytes: Bytes,
 }
 
@@ -24,6 +26,7 @@ pub(crate) struct BatchCursor<'a> {
     meta: &'a RemoteLogSegmentMetadata,
     pos: u64,
     read_ahead: bool,
+    next: &'a [RemoteLogSegmentMetadata],
     current: Option<(u64, Bytes)>,
 }
 
@@ -33,12 +36,14 @@ impl<'a> BatchCursor<'a> {
         meta: &'a RemoteLogSegmentMetadata,
         pos: u64,
         read_ahead: bool,
+        next: &'a [RemoteLogSegmentMetadata],
     ) -> Self {
         Self {
             reader,
             meta,
             pos,
             read_ahead,
+            next,
             current: None,
         }
     }
@@ -65,11 +70,23 @@ impl<'a> BatchCursor<'a> {
         base.copy_from_slice(&head[..8]);
         let delta = i32::from_be_bytes([head[23], head[24], head[25], head[26]]);
         let bytes = self.range(self.pos, total).await?;
+        let pos = self.pos;
         self.pos += total;
         Ok(Some(Batch {
             last_offset: i64::from_be_bytes(base) + i64::from(delta),
+            pos,
             bytes,
         }))
+    }
+
+    /// Bytes `start..end` of the segment as a slice of the chunk at hand, if they all
+    /// lie in it.
+    pub(crate) fn slice_of_current_chunk(&self, start: u64, end: u64) -> Option<Bytes> {
+        let cs = self.reader.chunk_bytes();
+        let (k, chunk) = self.current.as_ref()?;
+        let from = start.checked_sub(k * cs)?;
+        let to = end.checked_sub(k * cs)?;
+        (from <= to && to <= chunk.len() as u64).then(|| chunk.slice(from as usize..to as usize))
     }
 
     /// Bytes `pos..pos+len` of the segment: a slice of one chunk when it fits in one,
@@ -107,7 +124,10 @@ impl<'a> BatchCursor<'a> {
                 return Ok(b.clone());
             }
         }
-        let b = self.reader.chunk(self.meta, k, self.read_ahead).await?;
+        let b = self
+            .reader
+            .chunk(self.meta, k, self.read_ahead, self.next)
+            .await?;
         self.current = Some((k, b.clone()));
         Ok(b)
     }

@@ -208,31 +208,53 @@ impl RemoteReader {
 
     /// Whole batches of `meta` from the one holding `offset`, up to `max_bytes` (the
     /// first batch even if larger with `min_one_batch`), ending at the segment's end.
+    /// `next` (the segments after `meta`, in order) lets read-ahead run on across
+    /// segment boundaries.
     pub async fn read(
         &self,
         meta: &RemoteLogSegmentMetadata,
+        next: &[RemoteLogSegmentMetadata],
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
         cancel: &CancellationToken,
     ) -> Result<Bytes, CacheError> {
         self.fetcher.counters.reads.fetch_add(1, Ordering::Relaxed);
-        let index = self.index(meta, IndexType::Offset, cancel).await?;
-        let rel = u32::try_from((offset - meta.start_offset).max(0)).unwrap_or(u32::MAX);
-        let start = u64::from(offset_index_lookup(&index, rel));
-        let mut cursor = BatchCursor::new(self, meta, start, true);
-        let mut out = BytesMut::new();
+        // A sequential reader enters a segment at its first offset: no index needed.
+        let start = if offset <= meta.start_offset {
+            0
+        } else {
+            let index = self.index(meta, IndexType::Offset, cancel).await?;
+            let rel = u32::try_from(offset - meta.start_offset).unwrap_or(u32::MAX);
+            u64::from(offset_index_lookup(&index, rel))
+        };
+        let mut cursor = BatchCursor::new(self, meta, start, true, next);
+        // The batches taken are contiguous: remember where they start and end, and
+        // answer with a slice of the chunk (no copy) when they lie in one chunk.
+        let mut span: Option<(u64, u64)> = None;
+        let mut len = 0usize;
+        let mut parts: Vec<Bytes> = Vec::new();
         while let Some(batch) = cursor.next_batch(cancel).await? {
             if batch.last_offset < offset {
                 continue;
             }
-            if out.len() + batch.bytes.len() > max_bytes && !(out.is_empty() && min_one_batch) {
+            if len + batch.bytes.len() > max_bytes && !(len == 0 && min_one_batch) {
                 break;
             }
-            out.extend_from_slice(&batch.bytes);
-            if out.len() >= max_bytes {
+            let end = batch.pos + batch.bytes.len() as u64;
+            span = Some(span.map_or((batch.pos, end), |(s, _)| (s, end)));
+            len += batch.bytes.len();
+            parts.push(batch.bytes);
+            if len >= max_bytes {
                 break;
             }
+        }
+        if let Some(slice) = span.and_then(|(s, e)| cursor.slice_of_current_chunk(s, e)) {
+            return Ok(slice);
+        }
+        let mut out = BytesMut::with_capacity(len);
+        for p in parts {
+            out.extend_from_slice(&p);
         }
         Ok(out.freeze())
     }
@@ -254,7 +276,7 @@ impl RemoteReader {
             }
             None => 0,
         };
-        let mut cursor = BatchCursor::new(self, meta, start, false);
+        let mut cursor = BatchCursor::new(self, meta, start, false, &[]);
         while let Some(batch) = cursor.next_batch(cancel).await? {
             let header = strata_log::RecordBatchHeader::parse(&batch.bytes).map_err(|e| {
                 CacheError::Corrupt {
@@ -307,26 +329,37 @@ impl RemoteReader {
         Ok(entry.value().clone())
     }
 
-    /// Chunk `index` of `meta`; with `read_ahead`, also starts fetching the next ones.
+    /// Chunk `index` of `meta`; with `read_ahead`, also starts fetching the next ones,
+    /// running on into the segments of `next` at the end of `meta`.
     pub(crate) async fn chunk(
         &self,
         meta: &RemoteLogSegmentMetadata,
         index: u64,
         read_ahead: bool,
+        next: &[RemoteLogSegmentMetadata],
     ) -> Result<Bytes, CacheError> {
         if read_ahead {
-            let last = self.chunk_count(meta);
-            for ahead in index + 1..(index + 1 + self.opts.read_ahead_chunks).min(last) {
-                let key = ChunkKey {
-                    segment: meta.segment_id.id.as_u128(),
-                    index: ahead,
-                };
-                if !self.chunks.contains(&key) {
-                    let fut = self.load(meta, key);
-                    tokio::spawn(async move {
-                        let _ = fut.await;
-                    });
+            let mut wanted = self.opts.read_ahead_chunks;
+            let mut from = index + 1;
+            for m in std::iter::once(meta).chain(next.iter()) {
+                if wanted == 0 {
+                    break;
                 }
+                let end = (from + wanted).min(self.chunk_count(m));
+                for ahead in from..end {
+                    let key = ChunkKey {
+                        segment: m.segment_id.id.as_u128(),
+                        index: ahead,
+                    };
+                    if !self.chunks.contains(&key) {
+                        let fut = self.load(m, key);
+                        tokio::spawn(async move {
+                            let _ = fut.await;
+                        });
+                    }
+                }
+                wanted -= end.saturating_sub(from);
+                from = 0;
             }
         }
         let key = ChunkKey {

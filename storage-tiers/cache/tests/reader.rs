@@ -147,7 +147,7 @@ async fn reads_whole_batches_from_any_offset_within_limits() {
             .unwrap();
         for max in [1usize, 10_000, 100_000, 1 << 20] {
             let got = reader
-                .read(&seg.meta, offset, max, true, &cancel)
+                .read(&seg.meta, &[], offset, max, true, &cancel)
                 .await
                 .unwrap();
             // Whole batches from the one holding `offset`, at most `max` unless the
@@ -166,7 +166,7 @@ async fn reads_whole_batches_from_any_offset_within_limits() {
             assert!(got[..] == want[..], "offset {offset} max {max}");
         }
         let none = reader
-            .read(&seg.meta, offset, 1, false, &cancel)
+            .read(&seg.meta, &[], offset, 1, false, &cancel)
             .await
             .unwrap();
         assert!(none.is_empty() || none.len() == 1);
@@ -179,7 +179,7 @@ async fn sequential_reads_hit_read_ahead_and_concurrent_reads_share_gets() {
     let cancel = CancellationToken::new();
     let chunks = seg.meta.segment_size_bytes.div_ceil(CHUNK);
     // Eight readers of the same offsets at once: every chunk fetched once.
-    let reads = (0..8).map(|_| reader.read(&seg.meta, 1000, usize::MAX, true, &cancel));
+    let reads = (0..8).map(|_| reader.read(&seg.meta, &[], 1000, usize::MAX, true, &cancel));
     for r in futures::future::join_all(reads).await {
         assert_eq!(r.unwrap().len(), seg.bytes.len());
     }
@@ -191,7 +191,7 @@ async fn sequential_reads_hit_read_ahead_and_concurrent_reads_share_gets() {
     assert!(s.cache_hits > 0);
     // A second pass is served from the cache alone.
     let again = reader
-        .read(&seg.meta, 1000, usize::MAX, true, &cancel)
+        .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
         .await
         .unwrap();
     assert_eq!(again.len(), seg.bytes.len());
@@ -199,7 +199,7 @@ async fn sequential_reads_hit_read_ahead_and_concurrent_reads_share_gets() {
     // Forgetting the segment drops its chunks.
     reader.forget(&seg.meta);
     reader
-        .read(&seg.meta, 1000, 1, true, &cancel)
+        .read(&seg.meta, &[], 1000, 1, true, &cancel)
         .await
         .unwrap();
     assert!(reader.stats().chunks_fetched > chunks);
@@ -218,7 +218,7 @@ async fn a_disk_tier_serves_chunks_evicted_from_memory() {
     let (reader, seg, _dir) = setup(o).await;
     let cancel = CancellationToken::new();
     let all = reader
-        .read(&seg.meta, 1000, usize::MAX, true, &cancel)
+        .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
         .await
         .unwrap();
     assert!(all[..] == seg.bytes[..]);
@@ -226,7 +226,7 @@ async fn a_disk_tier_serves_chunks_evicted_from_memory() {
     // Let evictions reach the disk tier, then read everything again.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let again = reader
-        .read(&seg.meta, 1000, usize::MAX, true, &cancel)
+        .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
         .await
         .unwrap();
     assert!(again[..] == seg.bytes[..]);

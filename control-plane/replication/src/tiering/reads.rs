@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 use super::{RemoteLogManager, TieringError};
 use crate::partition::{FetchedData, Partition};
 
+/// Segments after the one read that read-ahead may run on into.
+const READ_AHEAD_SEGMENTS: usize = 16;
+
 impl RemoteLogManager {
     /// Whole batches from `offset` (which must be below the local log start) up to
     /// `max_bytes` (at least one batch with `min_one_batch`), from the one remote
@@ -22,15 +25,31 @@ impl RemoteLogManager {
     ) -> Result<FetchedData, TieringError> {
         let cancel = self.shutdown.child_token();
         self.ensure_loaded(p, false, &cancel).await?;
-        let meta = p
-            .remote()
-            .read()
-            .segment_for(offset)
-            .cloned()
-            .ok_or(TieringError::NotRemote(offset))?;
+        let (meta, next) = {
+            let view = p.remote().read();
+            let meta = view
+                .segment_for(offset)
+                .cloned()
+                .ok_or(TieringError::NotRemote(offset))?;
+            // Enough following segments for read-ahead to run on into.
+            let next: Vec<_> = view
+                .segments
+                .range(meta.start_offset + 1..)
+                .take(READ_AHEAD_SEGMENTS)
+                .map(|(_, m)| m.clone())
+                .collect();
+            (meta, next)
+        };
         let records = self
             .reader
-            .read(&meta, offset, max_bytes, min_one_batch, &cancel)
+            .read(
+                &meta,
+                next.as_ref(),
+                offset,
+                max_bytes,
+                min_one_batch,
+                &cancel,
+            )
             .await?;
         let hw = p.high_watermark();
         Ok(FetchedData {
