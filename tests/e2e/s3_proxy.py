@@ -6,6 +6,7 @@ can take "S3" away and bring it back without losing the emulator's in-memory dat
     proxy.stop()    # listening socket and every open connection closed: connection refused
     proxy.start()   # listening again on the SAME port
     proxy.close()   # for good (also what the context manager does)
+    proxy.down_delay = 0.1   # sleep 0.1 s before forwarding each read of a response (a slow S3)
 
 Bytes are forwarded as they are (HTTP keep-alive, chunked bodies, anything). ``stop()``
 closes both sides of every forwarded connection, so requests in flight fail and pooled
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import urllib.parse
 
 _BUF = 64 * 1024
@@ -39,6 +41,7 @@ class S3Proxy:
         self.accepted = 0  # connections accepted since creation
         self.bytes_up = 0  # client -> upstream
         self.bytes_down = 0  # upstream -> client
+        self.down_delay = 0.0  # seconds slept before forwarding each upstream read
 
     # ---------------------------------------------------------------- control
 
@@ -135,6 +138,8 @@ class S3Proxy:
                 data = src.recv(_BUF)
                 if not data:
                     break
+                if not up and self.down_delay > 0:
+                    time.sleep(self.down_delay)
                 dst.sendall(data)
                 with self._lock:
                     if up:

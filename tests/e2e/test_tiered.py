@@ -729,6 +729,94 @@ def test_delete_topic_removes_its_objects(s3_broker, s3_tier, topic):
                lambda: f"{len(topic_objects(s3_tier, topic))} left, e.g. {sorted(topic_objects(s3_tier, topic))[:10]}")
 
 
+@needs_s3
+@pytest.mark.timeout(300)
+def test_delete_topic_while_s3_is_down_then_kill9_still_purges(broker_factory, s3_tier, topic):
+    """The topic is deleted while S3 is unreachable (so no purge can start), the broker is
+    killed with -9 right after, and restarted with S3 back: the partitions it recorded as
+    to-be-deleted before the deletion committed are purged at start-up, and no incarnation
+    of the topic is left in the bucket. (Without that record nothing would know the
+    objects belong to a deleted topic.)"""
+    proxy = S3Proxy(S3_ENDPOINT).start()
+    try:
+        b = broker_factory(s3_conf(s3_tier), env=s3_env(proxy.url))
+        create_topic(b.bootstrap, topic, 1, tiered_topic_config())
+        produce(b.bootstrap, topic, Records(), 0, 3200)
+        wait_until(lambda: len(finished(s3_tier, topic)) >= 2, 60, "two uploaded segments",
+                   lambda: snapshot(b, topic, s3_tier))
+        proxy.stop()
+        admin(b.bootstrap).delete_topics([topic], operation_timeout=20)[topic].result(timeout=T)
+        time.sleep(0.5)
+        b.kill9()
+        assert topic_objects(s3_tier, topic), "objects went although S3 was unreachable"
+        proxy.start()
+        b.start()
+        wait_until(lambda: not topic_objects(s3_tier, topic), 90, "the deleted topic's objects to go",
+                   lambda: f"{len(topic_objects(s3_tier, topic))} left")
+    finally:
+        proxy.stop()
+
+
+@needs_s3
+@pytest.mark.timeout(300)
+def test_slow_remote_reads_answer_within_remote_fetch_max_wait(broker_factory, s3_tier, topic):
+    """S3 answers slowly (a proxy sleeps 0.1 s before forwarding each 64 KiB of every
+    response, so a 1 MiB segment takes ~1.6 s). A Fetch of a remote offset with a long
+    max_wait answers within remote.fetch.max.wait.ms (300 ms here) plus a margin, with no
+    records and no error, as Kafka answers when its remote read outlasts that wait; the read
+    goes on and fills the cache, so a later Fetch of the same offset returns its records,
+    and a consumer still reads every record back."""
+    proxy = S3Proxy(S3_ENDPOINT).start()
+    try:
+        conf = s3_conf(s3_tier, **{"remote.fetch.max.wait.ms": 300,
+                                   "remote.log.fetch.read.ahead.chunks": 0})
+        b = broker_factory(conf, env=s3_env(proxy.url))
+        create_topic(b.bootstrap, topic, 1, tiered_topic_config(**{"local.retention.bytes": MIB}))
+        recs, n = Records(), 4000
+        produce(b.bootstrap, topic, recs, 0, n)
+        wait_until(lambda: caught_up(b, topic) and offsets(b.bootstrap, topic).local_start > 0,
+                   60, "uploads and trimming", lambda: snapshot(b, topic, s3_tier))
+        b.stop()
+        shutil.rmtree(Path(b.data_dir) / "remote-cache", ignore_errors=True)
+        b.start()
+        offsets(b.bootstrap, topic)  # loads the remote view before the timed fetch
+        proxy.down_delay = 0.1
+        with w.Connection.to(b.bootstrap, timeout=30) as c:
+            t0 = time.monotonic()
+            err, hw, records = fetch_v4(c, topic, 0, max_wait_ms=10_000)
+            took = time.monotonic() - t0
+            assert err == 0 and hw == n, (err, hw)
+            assert records == b"", f"{len(records)} bytes came back within the wait"
+            assert took < 3.0, f"the fetch took {took:.2f} s (remote.fetch.max.wait.ms 300)"
+
+            def served() -> bool:
+                e, _, got = fetch_v4(c, topic, 0, max_wait_ms=10_000)
+                assert e == 0, e
+                return len(got) > 0
+            wait_until(served, 30, "the background read to fill the cache")
+        proxy.down_delay = 0.0
+        recs.check(read(b.bootstrap, topic, 0, n), 0, n, "after slow remote reads")
+    finally:
+        proxy.stop()
+
+
+def fetch_v4(c: w.Connection, topic: str, offset: int, max_wait_ms: int) -> tuple[int, int, bytes]:
+    """One Fetch v4 of partition 0 at ``offset`` (min_bytes 1, 8 MiB) -> (error, hw, records)."""
+    body = (w.i32(-1) + w.i32(max_wait_ms) + w.i32(1) + w.i32(8 * MIB) + w.i8(0)
+            + w.i32(1) + w.string(topic) + w.i32(1) + w.i32(0) + w.i64(offset) + w.i32(8 * MIB))
+    r = c.request(1, 4, body)
+    r.i32()  # throttle
+    assert r.i32() == 1 and r.string() == topic and r.i32() == 1
+    assert r.i32() == 0
+    err, hw = r.i16(), r.i64()
+    r.i64()  # last stable offset
+    aborted = r.i32()
+    for _ in range(max(aborted, 0)):
+        r.i64(), r.i64()
+    size = r.i32()
+    return err, hw, r._take(size) if size > 0 else b""
+
+
 # ===================================================================== S3: d. S3 outage
 
 
@@ -875,6 +963,9 @@ def test_kill9_mid_upload_leaves_no_duplicates_or_orphans(broker_factory, s3_tie
     b.kill9()
 
     b.start()
+    # A client loading the remote view before the first sweep must not stop the sweep
+    # from removing what the killed copy left.
+    offsets(b.bootstrap, topic)
     wait_until(lambda: caught_up(b, topic), 90, "catch-up after kill -9", lambda: snapshot(b, topic, s3_tier))
     wait_until(lambda: not orphans(s3_tier, topic), 60, "orphaned segment objects to be cleaned up",
                lambda: f"orphans {orphans(s3_tier, topic)}; finished {sorted(finished(s3_tier, topic))}")

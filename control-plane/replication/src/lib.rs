@@ -19,5 +19,6 @@ pub use partition::{FetchedData, OffsetTier, Partition};
 pub use remote_view::RemoteView;
 pub use replica_manager::{ReplicaManager, TopicPartition};
 pub use tiering::{
-    RecoveredPartition, RemoteLogManager, TierStats, TierStatsSnapshot, TieringConfig, TieringError,
+    RecoveredPartition, RemoteLogManager, RemoteRecords, TierStats, TierStatsSnapshot,
+    TieringConfig, TieringError,
 };

@@ -1,10 +1,11 @@
 use bytes::Bytes;
 use parking_lot::RwLock;
+use std::sync::Arc;
 use strata_log::{
     AppendInfo, CleanStats, CleanerOptions, LogConfig, LogError, PartitionLog, Throttle,
     TimestampOffset,
 };
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::remote_view::RemoteView;
 use crate::replica_manager::TopicPartition;
@@ -20,8 +21,13 @@ pub struct Partition {
     leader_epoch: i32,
     log: RwLock<PartitionLog>,
     appended: watch::Sender<u64>,
+    /// Notified when a segment of this partition is sealed (the copier's wake-up).
+    sealed: Arc<Notify>,
     /// What the remote tier holds of this partition (empty unless tiered).
     remote: RwLock<RemoteView>,
+    /// Serialises loading `remote` from the metadata store (per partition, so a slow
+    /// bucket listing of one partition never holds up the others).
+    remote_load: tokio::sync::Mutex<()>,
 }
 
 /// Where an offset of a partition lives.
@@ -50,6 +56,7 @@ impl Partition {
         topic_id: [u8; 16],
         log: PartitionLog,
         appended: watch::Sender<u64>,
+        sealed: Arc<Notify>,
     ) -> Self {
         Self {
             tp,
@@ -57,8 +64,15 @@ impl Partition {
             leader_epoch: 0,
             log: RwLock::new(log),
             appended,
+            sealed,
             remote: RwLock::new(RemoteView::default()),
+            remote_load: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Held while the remote view is loaded.
+    pub(crate) fn remote_load_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.remote_load
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -82,12 +96,17 @@ impl Partition {
     /// Appends producer batches as leader. On return the batches are in the page cache
     /// and visible to readers; waiting fetches are woken.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        let info = self
-            .log
-            .write()
-            .append_as_leader(records, self.leader_epoch, now_ms)?;
+        let (info, rolled) = {
+            let mut log = self.log.write();
+            let active = log.active_base_offset();
+            let info = log.append_as_leader(records, self.leader_epoch, now_ms)?;
+            (info, log.active_base_offset() != active)
+        };
         if !info.duplicate {
             self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        if rolled {
+            self.sealed.notify_one();
         }
         Ok(info)
     }
@@ -237,7 +256,11 @@ impl Partition {
     }
 
     pub(crate) fn roll_if_due(&self, now_ms: i64) -> Result<bool, LogError> {
-        self.log.write().roll_if_due(now_ms)
+        let rolled = self.log.write().roll_if_due(now_ms)?;
+        if rolled {
+            self.sealed.notify_one();
+        }
+        Ok(rolled)
     }
 
     /// Retention of a local-only log; a tiered log only rolls and drops what is below

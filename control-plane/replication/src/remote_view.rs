@@ -18,6 +18,10 @@ pub struct RemoteView {
     pub loaded: bool,
     /// COPY_SEGMENT_FINISHED segments by start offset.
     pub segments: BTreeMap<i64, RemoteLogSegmentMetadata>,
+    /// Segments no reader sees any more whose objects are still to be deleted:
+    /// orphans of failed or interrupted copies, expired segments whose deletion
+    /// failed. Every sweep retries them.
+    pub pending_deletes: Vec<RemoteLogSegmentMetadata>,
     /// No offset below this is readable (expired or deleted by DeleteRecords).
     floor: i64,
 }

@@ -41,6 +41,8 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     appended: watch::Sender<u64>,
+    /// Notified when any partition seals a segment.
+    sealed: Arc<tokio::sync::Notify>,
 }
 
 impl ReplicaManager {
@@ -56,6 +58,7 @@ impl ReplicaManager {
             data_dir: data_dir.to_path_buf(),
             partitions: RwLock::new(HashMap::new()),
             appended,
+            sealed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -63,6 +66,12 @@ impl ReplicaManager {
     /// fetches wait on before re-reading.
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// Notified (one permit) whenever a partition seals a segment: what the remote
+    /// log manager waits on between its periodic sweeps.
+    pub fn segment_sealed(&self) -> Arc<tokio::sync::Notify> {
+        self.sealed.clone()
     }
 
     fn dir_of(&self, tp: &TopicPartition) -> PathBuf {
@@ -123,6 +132,7 @@ impl ReplicaManager {
             topic_id,
             log,
             self.appended.clone(),
+            self.sealed.clone(),
         ));
         partitions.insert(tp.clone(), partition.clone());
         Ok(partition)

@@ -123,6 +123,10 @@ pub struct BrokerConfig {
     /// Concurrent GETs of remote chunks (Kafka: threads serving remote fetches).
     #[serde(rename = "remote.log.reader.threads")]
     pub remote_log_reader_threads: i32,
+    /// How long a Fetch waits for remote data before answering without it (Kafka's
+    /// `remote.fetch.max.wait.ms`); the read goes on and fills the cache for the retry.
+    #[serde(rename = "remote.fetch.max.wait.ms")]
+    pub remote_fetch_max_wait_ms: i64,
     #[serde(rename = "remote.log.index.file.cache.total.size.bytes")]
     pub remote_log_index_file_cache_total_size_bytes: i64,
     /// Strata: bytes of remote data fetched and cached per GET.
@@ -192,6 +196,7 @@ impl Default for BrokerConfig {
             remote_log_manager_fetch_max_bytes_per_second: i64::MAX,
             remote_log_manager_copier_thread_pool_size: 4,
             remote_log_reader_threads: 8,
+            remote_fetch_max_wait_ms: 500,
             remote_log_index_file_cache_total_size_bytes: 64 << 20,
             remote_log_fetch_chunk_bytes: 4 << 20,
             remote_log_fetch_read_ahead_chunks: 4,
@@ -431,6 +436,12 @@ impl BrokerConfig {
             "remote.log.reader.threads",
             self.remote_log_reader_threads.to_string(),
             "must be between 1 and 256",
+        );
+        check(
+            self.remote_fetch_max_wait_ms >= 1,
+            "remote.fetch.max.wait.ms",
+            self.remote_fetch_max_wait_ms.to_string(),
+            "must be >= 1",
         );
         check(
             self.remote_log_index_file_cache_total_size_bytes >= 1,

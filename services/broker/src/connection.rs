@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::handle_frame;
+use crate::response_frame::ResponseFrame;
 use crate::state::BrokerState;
 
 /// Responses that may wait for the socket before handling pauses.
@@ -30,16 +31,17 @@ pub async fn serve(
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
+    let (tx, mut rx) = mpsc::channel::<ResponseFrame>(RESPONSE_QUEUE);
     let writer = tokio::spawn(async move {
+        // Small frames are coalesced in the buffer; large record buffers bypass it.
         let mut wr = BufWriter::with_capacity(64 * 1024, wr);
         while let Some(first) = rx.recv().await {
-            if wr.write_all(&first).await.is_err() {
+            if write_frame(&mut wr, &first).await.is_err() {
                 return;
             }
             // Coalesce whatever else is ready into one flush.
             while let Ok(more) = rx.try_recv() {
-                if wr.write_all(&more).await.is_err() {
+                if write_frame(&mut wr, &more).await.is_err() {
                     return;
                 }
             }
@@ -95,6 +97,16 @@ pub async fn serve(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
+    frame: &ResponseFrame,
+) -> std::io::Result<()> {
+    for part in frame.parts() {
+        wr.write_all(part).await?;
+    }
+    Ok(())
 }
 
 /// Reads exactly `len` bytes into a fresh buffer (not zero-filled first: a 1 MiB produce

@@ -5,6 +5,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::handlers;
+use crate::response_frame::{encode_fetch, ResponseFrame};
 use crate::state::BrokerState;
 
 /// The APIs this broker implements with the version range each handler implements.
@@ -127,11 +128,12 @@ pub async fn handle_frame(
     state: &BrokerState,
     frame: Bytes,
     peer: Option<std::net::SocketAddr>,
-) -> Result<Option<Bytes>, FrameError> {
+) -> Result<Option<ResponseFrame>, FrameError> {
     let (key, version, correlation_id, header, body) = match decode_frame(frame)? {
         Decoded::UnsupportedApiVersions { correlation_id } => {
             let resp = handlers::api_versions::unsupported();
-            return encode(ApiKey::ApiVersions, 0, correlation_id, &resp).map(Some);
+            return encode(ApiKey::ApiVersions, 0, correlation_id, &resp)
+                .map(|f| Some(ResponseFrame::one(f)));
         }
         Decoded::Request {
             key,
@@ -154,7 +156,7 @@ pub async fn handle_frame(
     macro_rules! answer {
         ($handler:path, $req:expr) => {{
             let resp = $handler(state, &ctx, $req).await;
-            encode(key, version, correlation_id, &resp).map(Some)
+            encode(key, version, correlation_id, &resp).map(|f| Some(ResponseFrame::one(f)))
         }};
     }
     match *body {
@@ -166,10 +168,13 @@ pub async fn handle_frame(
             if acks == 0 {
                 Ok(None)
             } else {
-                encode(key, version, correlation_id, &resp).map(Some)
+                encode(key, version, correlation_id, &resp).map(|f| Some(ResponseFrame::one(f)))
             }
         }
-        RequestKind::Fetch(r) => answer!(handlers::fetch::handle, r),
+        RequestKind::Fetch(r) => {
+            let answer = handlers::fetch::handle(state, &ctx, r).await;
+            encode_fetch(version, correlation_id, answer).map(Some)
+        }
         RequestKind::ListOffsets(r) => answer!(handlers::list_offsets::handle, r),
         RequestKind::CreateTopics(r) => answer!(handlers::create_topics::handle, r),
         RequestKind::DeleteTopics(r) => answer!(handlers::delete_topics::handle, r),
@@ -321,7 +326,9 @@ mod handled_tests {
                 let resp = handle_frame(&state, buf.freeze(), None)
                     .await
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
-                let resp = resp.unwrap_or_else(|| panic!("{key:?} v{version}: no answer"));
+                let resp = resp
+                    .unwrap_or_else(|| panic!("{key:?} v{version}: no answer"))
+                    .concat();
                 assert_eq!(&resp[4..8], &7i32.to_be_bytes(), "{key:?} v{version}");
             }
         }
@@ -356,7 +363,8 @@ mod handled_tests {
         let resp = handle_frame(&state, frame.freeze(), None)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .concat();
         assert_eq!(&resp[4..8], &5i32.to_be_bytes());
         assert_eq!(&resp[8..10], &35i16.to_be_bytes());
     }
@@ -419,6 +427,7 @@ mod version_matrix_tests {
             .await
             .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"))
             .unwrap_or_else(|| panic!("{key:?} v{version}: no answer"))
+            .concat()
     }
 
     /// Real data through every advertised version of the data-path and admin APIs: a

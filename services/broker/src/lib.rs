@@ -12,6 +12,7 @@ mod dispatch;
 mod errors;
 mod group_shell;
 mod handlers;
+mod response_frame;
 mod server;
 mod state;
 pub mod tiering;

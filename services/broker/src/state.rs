@@ -33,6 +33,8 @@ pub enum AdminError {
     Metadata(#[from] MetadataError),
     #[error("partition log: {0}")]
     Replication(#[from] ReplicationError),
+    #[error("remote tier: {0}")]
+    RemoteTier(String),
 }
 
 /// The state shared by every connection of one node.
@@ -372,20 +374,29 @@ impl BrokerState {
         let id = topic.id;
         let partitions: Vec<i32> = topic.partitions.keys().copied().collect();
         let records = strata_metadata::delete_topic(&image, name)?;
-        self.commit(&mut store, records)?;
-        drop(store);
         let tiered = self
             .tier()
             .filter(|_| self.log_config_for(topic).remote_storage_enable());
-        for p in partitions {
+        let remote: Vec<_> = partitions
+            .iter()
+            .map(|p| strata_remote::TopicIdPartition {
+                topic_id: id,
+                topic: name.to_string(),
+                partition: *p,
+            })
+            .collect();
+        if let Some(tier) = tiered {
+            // Durably listed first: a crash after the commit still purges the bucket.
+            tier.record_deletions(&remote)
+                .map_err(|e| AdminError::RemoteTier(format!("recording the deletion: {e}")))?;
+        }
+        self.commit(&mut store, records)?;
+        drop(store);
+        for (p, tp) in partitions.into_iter().zip(remote) {
             self.replicas
                 .remove_partition(&TopicPartition::new(name, p))?;
             if let Some(tier) = tiered {
-                tier.delete_partition(strata_remote::TopicIdPartition {
-                    topic_id: id,
-                    topic: name.to_string(),
-                    partition: p,
-                });
+                tier.delete_partition(tp);
             }
         }
         Ok(id)

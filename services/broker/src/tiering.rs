@@ -19,6 +19,9 @@ pub const FAULT_ENV: &str = "STRATA_REMOTE_FAULT_EVERY";
 /// Name of the stats snapshot `strata remote stats` reads, in the data directory.
 pub const STATS_FILE: &str = "remote-tier-stats.json";
 
+/// Name of the list of partitions whose remote data is still to be deleted.
+pub const DELETIONS_FILE: &str = "remote-deletions.json";
+
 /// The object store at `remote.log.storage.url`, the RemoteStorageManager and segment
 /// metadata over it, the chunk cache, and the remote log manager over `replicas`.
 pub async fn build(
@@ -64,6 +67,7 @@ pub async fn build(
         copy_max_bytes_per_second: config.remote_log_manager_copy_max_bytes_per_second,
         copier_concurrency: config.remote_log_manager_copier_thread_pool_size as usize,
         stats_file: Some(config.log_dirs.join(STATS_FILE)),
+        deletions_file: Some(config.log_dirs.join(DELETIONS_FILE)),
         url,
     };
     Ok(Arc::new(

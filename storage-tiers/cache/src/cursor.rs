@@ -2,7 +2,6 @@
 
 use bytes::{Bytes, BytesMut};
 use strata_remote::RemoteLogSegmentMetadata;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::CacheError;
 use crate::reader::RemoteReader;
@@ -12,12 +11,14 @@ const PEEK: usize = 27;
 /// The smallest legal `batchLength` of a v2 batch.
 const MIN_BATCH_LENGTH: i32 = 49;
 
-/// One batch as stored.
-pub(crate) struct Batch {
+/// Where one stored batch lies, from its header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchHead {
     pub last_offset: i64,
     /// Byte position of the batch in the segment.
     pub pos: u64,
-    pub bytes: Bytes,
+    /// Bytes of the whole batch (its length field plus the 12 bytes before it).
+    pub len: u64,
 }
 
 /// Position in a remote segment, with the chunk under it kept at hand.
@@ -48,72 +49,59 @@ impl<'a> BatchCursor<'a> {
         }
     }
 
-    /// The batch at the cursor, advancing past it; `None` at the segment's end.
-    pub(crate) async fn next_batch(
-        &mut self,
-        _cancel: &CancellationToken,
-    ) -> Result<Option<Batch>, CacheError> {
+    /// The header of the batch at the cursor, advancing past the batch; `None` at the
+    /// segment's end. Only the header's bytes are fetched.
+    pub(crate) async fn next_header(&mut self) -> Result<Option<BatchHead>, CacheError> {
         let size = self.meta.segment_size_bytes;
         if self.pos + PEEK as u64 > size {
             return Ok(None);
         }
-        let head = self.range(self.pos, PEEK as u64).await?;
+        let head = self.bytes(self.pos, PEEK as u64).await?;
         let len = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
         let total = len as u64 + 12;
         if len < MIN_BATCH_LENGTH || self.pos + total > size {
-            return Err(CacheError::Corrupt {
-                segment: self.meta.segment_id.id.to_string(),
-                reason: format!("batch length {len} at position {}", self.pos),
-            });
+            return Err(self.corrupt(format!("batch length {len} at position {}", self.pos)));
         }
         let mut base = [0u8; 8];
         base.copy_from_slice(&head[..8]);
         let delta = i32::from_be_bytes([head[23], head[24], head[25], head[26]]);
-        let bytes = self.range(self.pos, total).await?;
-        let pos = self.pos;
-        self.pos += total;
-        Ok(Some(Batch {
+        let at = BatchHead {
             last_offset: i64::from_be_bytes(base) + i64::from(delta),
-            pos,
-            bytes,
-        }))
+            pos: self.pos,
+            len: total,
+        };
+        self.pos += total;
+        Ok(Some(at))
     }
 
-    /// Bytes `start..end` of the segment as a slice of the chunk at hand, if they all
-    /// lie in it.
-    pub(crate) fn slice_of_current_chunk(&self, start: u64, end: u64) -> Option<Bytes> {
+    /// Bytes `start..end` of the segment as slices of the chunks holding them, in
+    /// order (no copy).
+    pub(crate) async fn parts(&mut self, start: u64, end: u64) -> Result<Vec<Bytes>, CacheError> {
         let cs = self.reader.chunk_bytes();
-        let (k, chunk) = self.current.as_ref()?;
-        let from = start.checked_sub(k * cs)?;
-        let to = end.checked_sub(k * cs)?;
-        (from <= to && to <= chunk.len() as u64).then(|| chunk.slice(from as usize..to as usize))
-    }
-
-    /// Bytes `pos..pos+len` of the segment: a slice of one chunk when it fits in one,
-    /// else a copy spanning several.
-    async fn range(&mut self, pos: u64, len: u64) -> Result<Bytes, CacheError> {
-        let cs = self.reader.chunk_bytes();
-        let first = pos / cs;
-        let last = (pos + len - 1) / cs;
-        if first == last {
-            let chunk = self.chunk(first).await?;
-            let at = (pos - first * cs) as usize;
-            return slice(&chunk, at, len as usize, self.meta);
+        if end <= start {
+            return Ok(Vec::new());
         }
-        let mut out = BytesMut::with_capacity(len as usize);
+        let (first, last) = (start / cs, (end - 1) / cs);
+        let mut out = Vec::with_capacity((last - first + 1) as usize);
         for k in first..=last {
             let chunk = self.chunk(k).await?;
-            let from = if k == first {
-                (pos - k * cs) as usize
-            } else {
-                0
-            };
-            let to = if k == last {
-                (pos + len - k * cs) as usize
-            } else {
-                chunk.len()
-            };
-            out.extend_from_slice(&slice(&chunk, from, to.saturating_sub(from), self.meta)?);
+            let from = start.max(k * cs) - k * cs;
+            let to = end.min((k + 1) * cs) - k * cs;
+            out.push(self.slice(&chunk, from as usize, (to - from) as usize)?);
+        }
+        Ok(out)
+    }
+
+    /// Bytes `pos..pos+len` of the segment in one buffer: a slice of one chunk when
+    /// it fits in one, else a copy spanning several.
+    pub(crate) async fn bytes(&mut self, pos: u64, len: u64) -> Result<Bytes, CacheError> {
+        let mut parts = self.parts(pos, pos + len).await?;
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
+        }
+        let mut out = BytesMut::with_capacity(len as usize);
+        for p in parts {
+            out.extend_from_slice(&p);
         }
         Ok(out.freeze())
     }
@@ -131,23 +119,22 @@ impl<'a> BatchCursor<'a> {
         self.current = Some((k, b.clone()));
         Ok(b)
     }
-}
 
-fn slice(
-    chunk: &Bytes,
-    at: usize,
-    len: usize,
-    meta: &RemoteLogSegmentMetadata,
-) -> Result<Bytes, CacheError> {
-    if at + len > chunk.len() {
-        return Err(CacheError::Corrupt {
-            segment: meta.segment_id.id.to_string(),
-            reason: format!(
+    fn slice(&self, chunk: &Bytes, at: usize, len: usize) -> Result<Bytes, CacheError> {
+        if at + len > chunk.len() {
+            return Err(self.corrupt(format!(
                 "chunk shorter ({}) than the segment size says ({})",
                 chunk.len(),
                 at + len
-            ),
-        });
+            )));
+        }
+        Ok(chunk.slice(at..at + len))
     }
-    Ok(chunk.slice(at..at + len))
+
+    fn corrupt(&self, reason: String) -> CacheError {
+        CacheError::Corrupt {
+            segment: self.meta.segment_id.id.to_string(),
+            reason,
+        }
+    }
 }

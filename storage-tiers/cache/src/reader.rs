@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use foyer::{
     BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCache, HybridCacheBuilder, Source,
 };
@@ -195,10 +195,18 @@ impl RemoteReader {
     pub fn forget(&self, meta: &RemoteLogSegmentMetadata) {
         let segment = meta.segment_id.id.as_u128();
         for index in 0..self.chunk_count(meta) {
-            self.chunks.remove(&ChunkKey { segment, index });
+            self.chunks.remove(&self.chunk_key(meta, index));
         }
         for kind in [0u8, 1] {
             self.indexes.remove(&IndexKey { segment, kind });
+        }
+    }
+
+    fn chunk_key(&self, meta: &RemoteLogSegmentMetadata, index: u64) -> ChunkKey {
+        ChunkKey {
+            segment: meta.segment_id.id.as_u128(),
+            chunk_bytes: self.opts.chunk_bytes,
+            index,
         }
     }
 
@@ -207,9 +215,10 @@ impl RemoteReader {
     }
 
     /// Whole batches of `meta` from the one holding `offset`, up to `max_bytes` (the
-    /// first batch even if larger with `min_one_batch`), ending at the segment's end.
-    /// `next` (the segments after `meta`, in order) lets read-ahead run on across
-    /// segment boundaries.
+    /// first batch even if larger with `min_one_batch`), ending at the segment's end,
+    /// as slices of the cached chunks in order (no copy: the broker writes them to the
+    /// socket as they are). `next` (the segments after `meta`, in order) lets read-ahead
+    /// run on across segment boundaries.
     pub async fn read(
         &self,
         meta: &RemoteLogSegmentMetadata,
@@ -218,7 +227,7 @@ impl RemoteReader {
         max_bytes: usize,
         min_one_batch: bool,
         cancel: &CancellationToken,
-    ) -> Result<Bytes, CacheError> {
+    ) -> Result<Vec<Bytes>, CacheError> {
         self.fetcher.counters.reads.fetch_add(1, Ordering::Relaxed);
         // A sequential reader enters a segment at its first offset: no index needed.
         let start = if offset <= meta.start_offset {
@@ -229,34 +238,27 @@ impl RemoteReader {
             u64::from(offset_index_lookup(&index, rel))
         };
         let mut cursor = BatchCursor::new(self, meta, start, true, next);
-        // The batches taken are contiguous: remember where they start and end, and
-        // answer with a slice of the chunk (no copy) when they lie in one chunk.
+        // The batches taken are contiguous: find where they start and end.
         let mut span: Option<(u64, u64)> = None;
-        let mut len = 0usize;
-        let mut parts: Vec<Bytes> = Vec::new();
-        while let Some(batch) = cursor.next_batch(cancel).await? {
+        let max = max_bytes as u64;
+        while let Some(batch) = cursor.next_header().await? {
             if batch.last_offset < offset {
                 continue;
             }
-            if len + batch.bytes.len() > max_bytes && !(len == 0 && min_one_batch) {
+            let taken = span.map_or(0, |(s, e)| e - s);
+            if taken + batch.len > max && !(taken == 0 && min_one_batch) {
                 break;
             }
-            let end = batch.pos + batch.bytes.len() as u64;
+            let end = batch.pos + batch.len;
             span = Some(span.map_or((batch.pos, end), |(s, _)| (s, end)));
-            len += batch.bytes.len();
-            parts.push(batch.bytes);
-            if len >= max_bytes {
+            if end - span.map_or(end, |(s, _)| s) >= max {
                 break;
             }
         }
-        if let Some(slice) = span.and_then(|(s, e)| cursor.slice_of_current_chunk(s, e)) {
-            return Ok(slice);
+        match span {
+            Some((s, e)) => cursor.parts(s, e).await,
+            None => Ok(Vec::new()),
         }
-        let mut out = BytesMut::with_capacity(len);
-        for p in parts {
-            out.extend_from_slice(&p);
-        }
-        Ok(out.freeze())
     }
 
     /// The first record of `meta` at or after `floor` with a timestamp >= `ts`.
@@ -277,13 +279,13 @@ impl RemoteReader {
             None => 0,
         };
         let mut cursor = BatchCursor::new(self, meta, start, false, &[]);
-        while let Some(batch) = cursor.next_batch(cancel).await? {
-            let header = strata_log::RecordBatchHeader::parse(&batch.bytes).map_err(|e| {
-                CacheError::Corrupt {
+        while let Some(at) = cursor.next_header().await? {
+            let bytes = cursor.bytes(at.pos, at.len).await?;
+            let header =
+                strata_log::RecordBatchHeader::parse(&bytes).map_err(|e| CacheError::Corrupt {
                     segment: meta.segment_id.id.to_string(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             if let Some(found) =
                 strata_log::first_record_at_or_after(&header, ts, floor).map_err(|e| {
                     CacheError::Corrupt {
@@ -347,10 +349,7 @@ impl RemoteReader {
                 }
                 let end = (from + wanted).min(self.chunk_count(m));
                 for ahead in from..end {
-                    let key = ChunkKey {
-                        segment: m.segment_id.id.as_u128(),
-                        index: ahead,
-                    };
+                    let key = self.chunk_key(m, ahead);
                     if !self.chunks.contains(&key) {
                         let fut = self.load(m, key);
                         tokio::spawn(async move {
@@ -362,10 +361,7 @@ impl RemoteReader {
                 from = 0;
             }
         }
-        let key = ChunkKey {
-            segment: meta.segment_id.id.as_u128(),
-            index,
-        };
+        let key = self.chunk_key(meta, index);
         let entry = self
             .load(meta, key)
             .await

@@ -16,6 +16,11 @@ use uuid::Uuid;
 
 const CHUNK: u64 = 64 * 1024;
 
+/// A read's parts as one buffer.
+fn concat(parts: Vec<Bytes>) -> Vec<u8> {
+    parts.iter().flat_map(|p| p.iter().copied()).collect()
+}
+
 /// A stand-in v2 batch: only what the reader looks at is real (base offset, length,
 /// last offset delta); `records` offsets, `size` bytes in total.
 fn batch(base: i64, records: i32, size: usize) -> Vec<u8> {
@@ -146,10 +151,13 @@ async fn reads_whole_batches_from_any_offset_within_limits() {
             .position(|(_, last, _)| *last >= offset)
             .unwrap();
         for max in [1usize, 10_000, 100_000, 1 << 20] {
-            let got = reader
+            let parts = reader
                 .read(&seg.meta, &[], offset, max, true, &cancel)
                 .await
                 .unwrap();
+            // Parts are slices of chunks: none spans a chunk boundary.
+            assert!(parts.iter().all(|p| p.len() as u64 <= CHUNK));
+            let got = concat(parts);
             // Whole batches from the one holding `offset`, at most `max` unless the
             // first alone is larger.
             let mut want = Vec::new();
@@ -165,10 +173,12 @@ async fn reads_whole_batches_from_any_offset_within_limits() {
             assert_eq!(got.len(), want.len(), "offset {offset} max {max}");
             assert!(got[..] == want[..], "offset {offset} max {max}");
         }
-        let none = reader
-            .read(&seg.meta, &[], offset, 1, false, &cancel)
-            .await
-            .unwrap();
+        let none = concat(
+            reader
+                .read(&seg.meta, &[], offset, 1, false, &cancel)
+                .await
+                .unwrap(),
+        );
         assert!(none.is_empty() || none.len() == 1);
     }
 }
@@ -181,7 +191,7 @@ async fn sequential_reads_hit_read_ahead_and_concurrent_reads_share_gets() {
     // Eight readers of the same offsets at once: every chunk fetched once.
     let reads = (0..8).map(|_| reader.read(&seg.meta, &[], 1000, usize::MAX, true, &cancel));
     for r in futures::future::join_all(reads).await {
-        assert_eq!(r.unwrap().len(), seg.bytes.len());
+        assert_eq!(concat(r.unwrap()).len(), seg.bytes.len());
     }
     // Let spawned read-ahead settle.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -190,10 +200,12 @@ async fn sequential_reads_hit_read_ahead_and_concurrent_reads_share_gets() {
     assert_eq!(s.bytes_fetched, seg.meta.segment_size_bytes);
     assert!(s.cache_hits > 0);
     // A second pass is served from the cache alone.
-    let again = reader
-        .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
-        .await
-        .unwrap();
+    let again = concat(
+        reader
+            .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
+            .await
+            .unwrap(),
+    );
     assert_eq!(again.len(), seg.bytes.len());
     assert_eq!(reader.stats().chunks_fetched, chunks);
     // Forgetting the segment drops its chunks.
@@ -217,18 +229,22 @@ async fn a_disk_tier_serves_chunks_evicted_from_memory() {
     };
     let (reader, seg, _dir) = setup(o).await;
     let cancel = CancellationToken::new();
-    let all = reader
-        .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
-        .await
-        .unwrap();
+    let all = concat(
+        reader
+            .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
+            .await
+            .unwrap(),
+    );
     assert!(all[..] == seg.bytes[..]);
     let fetched = reader.stats().chunks_fetched;
     // Let evictions reach the disk tier, then read everything again.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let again = reader
-        .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
-        .await
-        .unwrap();
+    let again = concat(
+        reader
+            .read(&seg.meta, &[], 1000, usize::MAX, true, &cancel)
+            .await
+            .unwrap(),
+    );
     assert!(again[..] == seg.bytes[..]);
     let refetched = reader.stats().chunks_fetched - fetched;
     assert!(

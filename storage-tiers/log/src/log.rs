@@ -107,6 +107,11 @@ impl PartitionLog {
         &self.dir
     }
 
+    /// Base offset of the active segment: it changes whenever a segment is sealed.
+    pub fn active_base_offset(&self) -> i64 {
+        self.active().base_offset
+    }
+
     pub(crate) fn active(&self) -> &Segment {
         // The map is never empty (open creates a segment, deletion keeps the last).
         match self.segments.values().next_back() {

@@ -243,13 +243,19 @@ impl RemoteStorageManager for ObjectStoreRsm {
                 meta.segment_size_bytes
             )));
         }
-        // One GET either way: an open end is an offset range, not a HEAD first.
+        // One GET either way: an open end is an offset range, not a HEAD first. A
+        // range that is the whole segment is a plain GET (some servers copy the whole
+        // object to answer any range).
+        let whole = start == 0
+            && meta.segment_size_bytes > 0
+            && end_inclusive.is_none_or(|end| end.saturating_add(1) >= meta.segment_size_bytes);
         let range = match end_inclusive {
-            Some(end) => GetRange::Bounded(start..end.saturating_add(1)),
-            None => GetRange::Offset(start),
+            _ if whole => None,
+            Some(end) => Some(GetRange::Bounded(start..end.saturating_add(1))),
+            None => Some(GetRange::Offset(start)),
         };
         retry("get range", &self.policy, cancel, || async {
-            let options = GetOptions::new().with_range(Some(range.clone()));
+            let options = GetOptions::new().with_range(range.clone());
             Ok(self.store.get_opts(&key, options).await?.bytes().await?)
         })
         .await

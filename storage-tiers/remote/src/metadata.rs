@@ -470,7 +470,11 @@ impl RemoteLogMetadataStore {
                 Err(e) => Err(e.into()),
             }
         })
-        .await
+        .await?;
+        if let Ok(mut map) = self.start_offsets.lock() {
+            map.remove(&meta.segment_id);
+        }
+        Ok(())
     }
 
     /// Deletes every object under the partition's folder (data, indexes, metadata,
@@ -498,6 +502,9 @@ impl RemoteLogMetadataStore {
                 }
             })
             .await?;
+        }
+        if let Ok(mut map) = self.start_offsets.lock() {
+            map.retain(|id, _| id.tp != *tp);
         }
         Ok(n)
     }

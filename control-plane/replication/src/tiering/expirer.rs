@@ -54,14 +54,21 @@ impl RemoteLogManager {
             view.raise_floor(next, &p.dir())
                 .map_err(|e| TieringError::Log(e.into()))?;
         }
-        for m in doomed {
+        let mut left = doomed.into_iter();
+        while let Some(m) = left.next() {
             tracing::info!(
                 tp = %p.topic_partition(),
                 start = m.start_offset,
                 end = m.end_offset,
                 "remote segment expired"
             );
-            self.delete_segment(p, m, cancel).await?;
+            if let Err(e) = self.delete_segment(p, m.clone(), cancel).await {
+                // Out of the view already: the next sweeps retry the deletion.
+                let mut view = p.remote().write();
+                view.pending_deletes.push(m);
+                view.pending_deletes.extend(left);
+                return Err(e);
+            }
         }
         Ok(())
     }

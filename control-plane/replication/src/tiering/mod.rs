@@ -10,6 +10,7 @@
 mod copier;
 mod deleter;
 mod expirer;
+mod pending_deletions;
 mod reads;
 mod recovery;
 mod stats;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 use crate::partition::Partition;
 use crate::replica_manager::{ReplicaManager, TopicPartition};
 
+pub use reads::RemoteRecords;
 pub use recovery::RecoveredPartition;
 pub use stats::{TierStats, TierStatsSnapshot};
 
@@ -49,6 +51,8 @@ pub struct TieringConfig {
     pub copier_concurrency: usize,
     /// Where the stats snapshot is written for `strata remote stats`.
     pub stats_file: Option<PathBuf>,
+    /// Where partitions whose remote data is still to be deleted are listed.
+    pub deletions_file: Option<PathBuf>,
     /// The remote tier's URL, for logs and DescribeLogDirs.
     pub url: String,
 }
@@ -80,13 +84,13 @@ pub struct RemoteLogManager {
     copy_rate: RateLimiter,
     copy_slots: Semaphore,
     stats: Arc<TierStats>,
-    /// Serialises loading a partition's view from the metadata store.
-    load_lock: tokio::sync::Mutex<()>,
     /// Partitions with a sweep in flight, with the token that stops it.
     running: Mutex<HashMap<TopicPartition, CancellationToken>>,
     shutdown: CancellationToken,
     /// Object-store requests by kind, when the store is wrapped to count them.
     requests: Option<Arc<CountingStore>>,
+    /// Serialises updates of `cfg.deletions_file`.
+    deletions_lock: Mutex<()>,
 }
 
 impl RemoteLogManager {
@@ -107,10 +111,10 @@ impl RemoteLogManager {
             copy_slots: Semaphore::new(cfg.copier_concurrency.max(1)),
             cfg,
             stats: Arc::new(TierStats::default()),
-            load_lock: tokio::sync::Mutex::new(()),
             running: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             requests: None,
+            deletions_lock: Mutex::new(()),
         }
     }
 
@@ -148,10 +152,13 @@ impl RemoteLogManager {
         let mut tick = tokio::time::interval(self.cfg.task_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_stats = Vec::new();
+        let sealed = self.replicas.segment_sealed();
         loop {
+            // A sealed segment starts its upload at once rather than at the next tick.
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+                _ = sealed.notified() => {}
             }
             for p in self.replicas.partitions() {
                 if !p.config().remote_storage_enable() {
@@ -182,14 +189,15 @@ impl RemoteLogManager {
         self.write_stats_file(&mut last_stats);
     }
 
-    /// One pass over a partition: load its view, upload what is sealed, free local
-    /// space, expire remote segments.
+    /// One pass over a partition: load its view, remove leftovers, upload what is
+    /// sealed, free local space, expire remote segments.
     async fn sweep(
         &self,
         p: &Arc<Partition>,
         cancel: &CancellationToken,
     ) -> Result<(), TieringError> {
-        self.ensure_loaded(p, true, cancel).await?;
+        self.ensure_loaded(p, cancel).await?;
+        self.delete_pending(p, cancel).await?;
         if !p.config().remote_copy_disable() {
             self.copy_sealed(p, cancel).await?;
         }
@@ -207,18 +215,17 @@ impl RemoteLogManager {
         self.expire(p, cancel).await
     }
 
-    /// Loads the partition's view from the metadata store once. With `clean_orphans`
-    /// (the sweep) also removes what failed copies and interrupted deletes left.
+    /// Loads the partition's view from the metadata store once. What failed copies
+    /// and interrupted deletes left is queued for the sweep to remove.
     async fn ensure_loaded(
         &self,
         p: &Arc<Partition>,
-        clean_orphans: bool,
         cancel: &CancellationToken,
     ) -> Result<(), TieringError> {
         if p.remote().read().loaded {
             return Ok(());
         }
-        let _guard = self.load_lock.lock().await;
+        let _guard = p.remote_load_lock().lock().await;
         if p.remote().read().loaded {
             return Ok(());
         }
@@ -238,6 +245,7 @@ impl RemoteLogManager {
             let mut view = p.remote().write();
             view.load_floor(&p.dir());
             view.segments = finished;
+            view.pending_deletes = leftovers;
             view.loaded = true;
         }
         tracing::info!(
@@ -246,10 +254,26 @@ impl RemoteLogManager {
             latest_tiered = p.remote().read().latest_tiered(),
             "remote tier view loaded"
         );
-        if clean_orphans {
-            for m in leftovers {
-                self.delete_segment(p, m, cancel).await?;
+        Ok(())
+    }
+
+    /// Deletes the view's pending segments; those not deleted stay queued.
+    async fn delete_pending(
+        &self,
+        p: &Arc<Partition>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TieringError> {
+        let pending = std::mem::take(&mut p.remote().write().pending_deletes);
+        let mut left = pending.into_iter();
+        while let Some(m) = left.next() {
+            if let Err(e) = self.delete_segment(p, m.clone(), cancel).await {
+                let mut view = p.remote().write();
+                view.pending_deletes.push(m);
+                view.pending_deletes.extend(left);
+                return Err(e);
             }
+            tracing::info!(tp = %p.topic_partition(), start = m.start_offset, id = %m.segment_id.id,
+                "leftover remote segment removed");
         }
         Ok(())
     }

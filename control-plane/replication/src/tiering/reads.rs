@@ -7,10 +7,31 @@ use strata_log::TimestampOffset;
 use tokio_util::sync::CancellationToken;
 
 use super::{RemoteLogManager, TieringError};
-use crate::partition::{FetchedData, Partition};
+use crate::partition::Partition;
 
 /// Segments after the one read that read-ahead may run on into.
 const READ_AHEAD_SEGMENTS: usize = 16;
+
+/// Records read from the remote tier: slices of cached chunks that, concatenated, are
+/// whole batches as stored (the broker writes them out without joining them).
+#[derive(Debug, Clone)]
+pub struct RemoteRecords {
+    pub parts: Vec<bytes::Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+impl RemoteRecords {
+    /// Bytes of records.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether no records were read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 impl RemoteLogManager {
     /// Whole batches from `offset` (which must be below the local log start) up to
@@ -22,9 +43,9 @@ impl RemoteLogManager {
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
-    ) -> Result<FetchedData, TieringError> {
+    ) -> Result<RemoteRecords, TieringError> {
         let cancel = self.shutdown.child_token();
-        self.ensure_loaded(p, false, &cancel).await?;
+        self.ensure_loaded(p, &cancel).await?;
         let (meta, next) = {
             let view = p.remote().read();
             let meta = view
@@ -40,7 +61,7 @@ impl RemoteLogManager {
                 .collect();
             (meta, next)
         };
-        let records = self
+        let parts = self
             .reader
             .read(
                 &meta,
@@ -51,12 +72,10 @@ impl RemoteLogManager {
                 &cancel,
             )
             .await?;
-        let hw = p.high_watermark();
-        Ok(FetchedData {
-            records,
-            high_watermark: hw,
+        Ok(RemoteRecords {
+            parts,
+            high_watermark: p.high_watermark(),
             log_start_offset: p.log_start_offset(),
-            log_end_offset: hw,
         })
     }
 
@@ -68,7 +87,7 @@ impl RemoteLogManager {
         ts: i64,
     ) -> Result<Option<TimestampOffset>, TieringError> {
         let cancel = self.shutdown.child_token();
-        self.ensure_loaded(p, false, &cancel).await?;
+        self.ensure_loaded(p, &cancel).await?;
         let start = p.log_start_offset();
         let candidates: Vec<_> = p
             .remote()
@@ -98,7 +117,7 @@ impl RemoteLogManager {
         local_max: Option<TimestampOffset>,
     ) -> Result<Option<TimestampOffset>, TieringError> {
         let cancel = self.shutdown.child_token();
-        self.ensure_loaded(p, false, &cancel).await?;
+        self.ensure_loaded(p, &cancel).await?;
         let start = p.log_start_offset();
         let best = p
             .remote()
@@ -121,6 +140,6 @@ impl RemoteLogManager {
     /// Loads the partition's remote view if it is not yet (for describe/ListOffsets).
     pub async fn load_view(&self, p: &Arc<Partition>) -> Result<(), TieringError> {
         let cancel: CancellationToken = self.shutdown.child_token();
-        self.ensure_loaded(p, false, &cancel).await
+        self.ensure_loaded(p, &cancel).await
     }
 }

@@ -30,8 +30,21 @@ impl RemoteLogManager {
     ) -> Result<Option<(Uuid, Vec<RecoveredPartition>)>, TieringError> {
         let cancel = CancellationToken::new();
         let all = self.meta.list_partitions(name, &cancel).await?;
+        // Incarnations this node deleted whose purge has not finished yet.
+        let deleted: Vec<Uuid> = self
+            .cfg
+            .deletions_file
+            .as_deref()
+            .map(super::pending_deletions::load)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|tp| tp.topic_id)
+            .collect();
         let mut by_id: BTreeMap<Uuid, Vec<TopicIdPartition>> = BTreeMap::new();
-        for tp in all.into_iter().filter(|tp| tp.topic == name) {
+        for tp in all
+            .into_iter()
+            .filter(|tp| tp.topic == name && !deleted.contains(&tp.topic_id))
+        {
             by_id.entry(tp.topic_id).or_default().push(tp);
         }
         let mut best: Option<(i64, Uuid, Vec<RecoveredPartition>)> = None;

@@ -80,6 +80,11 @@ impl TierStats {
         self.bytes_deleted.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Forgets a partition that is no longer hosted.
+    pub(crate) fn forget(&self, tp: &TopicPartition) {
+        self.lag.lock().remove(tp);
+    }
+
     pub(crate) fn set_lag(&self, tp: &TopicPartition, segments: u64, bytes: u64) {
         self.lag.lock().insert(tp.clone(), (segments, bytes));
     }

@@ -1,5 +1,7 @@
-//! Fetch: whole batches from the local log, long-polling on max_wait_ms/min_bytes.
+//! Fetch: whole batches from the local log or the remote tier, long-polling on
+//! max_wait_ms/min_bytes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,6 +14,7 @@ use strata_replication::OffsetTier;
 
 use crate::dispatch::RequestContext;
 use crate::errors;
+use crate::response_frame::FetchAnswer;
 use crate::state::BrokerState;
 
 /// One requested partition, resolved once per request.
@@ -23,7 +26,10 @@ struct Wanted {
     max_bytes: usize,
 }
 
-pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+/// One partition's answer; remote records come as several buffers.
+type PartitionAnswer = (PartitionData, Option<Vec<Bytes>>);
+
+pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest) -> FetchAnswer {
     let image = state.image();
     let by_id = ctx.api_version >= 13;
     let mut topics: Vec<(kafka_protocol::messages::TopicName, Uuid)> = Vec::new();
@@ -58,9 +64,9 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     let mut appended = state.replicas.subscribe_appends();
     let results = loop {
         appended.borrow_and_update();
-        let (results, bytes, any_error) =
+        let (results, bytes, answer_now) =
             read_all(state, &wanted, max_total, ctx.api_version).await;
-        if bytes >= min_bytes || any_error || Instant::now() >= deadline {
+        if bytes >= min_bytes || answer_now || Instant::now() >= deadline {
             break results;
         }
         let woke = tokio::time::timeout_at(deadline.into(), appended.changed()).await;
@@ -78,30 +84,37 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
                 .with_topic_id(id)
         })
         .collect();
-    for (w, data) in wanted.iter().zip(results) {
+    let mut ropes = Vec::new();
+    for (w, (data, rope)) in wanted.iter().zip(results) {
         if let Some(t) = responses.get_mut(w.topic_index) {
+            if let Some(parts) = rope {
+                ropes.push(((w.topic_index, t.partitions.len()), parts));
+            }
             t.partitions.push(data);
         }
     }
-    FetchResponse::default().with_responses(responses)
+    FetchAnswer {
+        response: FetchResponse::default().with_responses(responses),
+        ropes,
+    }
 }
 
 /// Reads every wanted partition once: local reads first, then every partition whose
 /// offset is in the remote tier at once (Kafka serves one remote partition per fetch).
-/// Returns the partition data, the bytes read, and whether any partition answered with
-/// an error (which ends a long poll at once).
+/// Returns the partition answers, the bytes read, and whether to answer at once
+/// (an error, or remote data that did not arrive within `remote.fetch.max.wait.ms`).
 async fn read_all(
     state: &BrokerState,
     wanted: &[Wanted],
     max_total: usize,
     version: i16,
-) -> (Vec<PartitionData>, usize, bool) {
+) -> (Vec<PartitionAnswer>, usize, bool) {
     let by_id = version >= 13;
     // log_start_offset exists from v5 on.
     let lso = |v: i64| if version >= 5 { v } else { -1 };
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
-    let mut any_error = false;
+    let mut answer_now = false;
     // (index in `out`, partition, budget) of reads for the remote tier.
     let mut remote = Vec::new();
     let mut remote_budget = 0usize;
@@ -112,18 +125,21 @@ async fn read_all(
             .with_last_stable_offset(-1)
             .with_records(Some(Bytes::new()));
         let Some(name) = w.name.as_deref() else {
-            any_error = true;
-            out.push(base.with_error_code(ResponseError::UnknownTopicId.code()));
+            answer_now = true;
+            out.push((
+                base.with_error_code(ResponseError::UnknownTopicId.code()),
+                None,
+            ));
             continue;
         };
         let Some(partition) = state.partition(name, w.partition) else {
-            any_error = true;
+            answer_now = true;
             let code = if by_id {
                 ResponseError::UnknownTopicId.code()
             } else {
                 ResponseError::UnknownTopicOrPartition.code()
             };
-            out.push(base.with_error_code(code));
+            out.push((base.with_error_code(code), None));
             continue;
         };
         let budget = w
@@ -134,8 +150,8 @@ async fn read_all(
         if let Some(tier) = state.tier() {
             if !partition.remote().read().loaded && partition.config().remote_storage_enable() {
                 if let Err(e) = tier.load_view(&partition).await {
-                    any_error = true;
-                    out.push(base.with_error_code(errors::tiering_error(&e).0));
+                    answer_now = true;
+                    out.push((base.with_error_code(errors::tiering_error(&e).0), None));
                     continue;
                 }
             }
@@ -143,7 +159,7 @@ async fn read_all(
         if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
             remote_budget += budget;
             remote.push((out.len(), partition, w.offset, budget));
-            out.push(base);
+            out.push((base, None));
             continue;
         }
         // KIP-74: the first batch of the first partition with data is returned even if
@@ -152,62 +168,83 @@ async fn read_all(
         match partition.read(w.offset, budget, min_one) {
             Ok(data) => {
                 total += data.records.len();
-                out.push(
+                out.push((
                     base.with_high_watermark(data.high_watermark)
                         .with_last_stable_offset(data.high_watermark)
                         .with_log_start_offset(lso(data.log_start_offset))
                         .with_records(Some(data.records)),
-                );
+                    None,
+                ));
             }
             Err(e) => {
                 // Local segments may have been tiered away since `tier_of`: go remote.
                 if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
                     remote_budget += budget;
                     remote.push((out.len(), partition, w.offset, budget));
-                    out.push(base);
+                    out.push((base, None));
                     continue;
                 }
-                any_error = true;
+                answer_now = true;
                 let (code, _) = errors::log_error(&e);
-                out.push(
+                out.push((
                     base.with_error_code(code)
                         .with_high_watermark(partition.high_watermark())
                         .with_last_stable_offset(partition.high_watermark())
                         .with_log_start_offset(lso(partition.log_start_offset())),
-                );
+                    None,
+                ));
             }
         }
     }
     if let (Some(tier), false) = (state.tier(), remote.is_empty()) {
         let nothing_local = total == 0;
-        let reads = remote
+        // Each remote read runs as its own task: one that misses the deadline goes on
+        // filling the cache, and the client's next fetch finds its data there.
+        let wait = Duration::from_millis(state.config.remote_fetch_max_wait_ms.max(1) as u64);
+        let until = tokio::time::Instant::now() + wait;
+        let reads: Vec<_> = remote
             .iter()
             .enumerate()
             .map(|(i, (_, p, offset, budget))| {
-                tier.read(p, *offset, *budget, nothing_local && i == 0)
-            });
-        let results = futures::future::join_all(reads).await;
+                let (tier, p) = (Arc::clone(tier), Arc::clone(p));
+                let (offset, budget, min_one) = (*offset, *budget, nothing_local && i == 0);
+                tokio::spawn(async move { tier.read(&p, offset, budget, min_one).await })
+            })
+            .collect();
+        let results =
+            futures::future::join_all(reads.into_iter().map(|h| tokio::time::timeout_at(until, h)))
+                .await;
         for ((at, p, _, _), result) in remote.iter().zip(results) {
-            let slot = &mut out[*at];
+            let (slot, rope) = &mut out[*at];
+            slot.high_watermark = p.high_watermark();
+            slot.last_stable_offset = p.high_watermark();
+            slot.log_start_offset = lso(p.log_start_offset());
             match result {
-                Ok(data) => {
-                    total += data.records.len();
+                Ok(Ok(Ok(data))) => {
+                    total += data.len();
                     slot.high_watermark = data.high_watermark;
                     slot.last_stable_offset = data.high_watermark;
                     slot.log_start_offset = lso(data.log_start_offset);
-                    slot.records = Some(data.records);
+                    *rope = Some(data.parts);
                 }
-                Err(e) => {
-                    any_error = true;
+                Ok(Ok(Err(e))) => {
+                    answer_now = true;
                     let (code, msg) = errors::tiering_error(&e);
                     tracing::warn!(tp = %p.topic_partition(), error = %msg, "remote read failed");
                     slot.error_code = code;
-                    slot.high_watermark = p.high_watermark();
-                    slot.last_stable_offset = p.high_watermark();
-                    slot.log_start_offset = lso(p.log_start_offset());
+                }
+                Ok(Err(e)) => {
+                    answer_now = true;
+                    tracing::warn!(tp = %p.topic_partition(), error = %e, "remote read task failed");
+                    slot.error_code = ResponseError::KafkaStorageError.code();
+                }
+                Err(_) => {
+                    // As Kafka's DelayedRemoteFetch on expiry: no records, no error.
+                    answer_now = true;
+                    tracing::debug!(tp = %p.topic_partition(), ?wait, "remote read still running; answering without it");
                 }
             }
         }
     }
-    (out, total, any_error)
+    (out, total, answer_now)
 }
