@@ -99,12 +99,25 @@ pub async fn serve(
     let _ = writer.await;
 }
 
+/// Bytes handed to the socket at a time. A multi-megabyte write is one long stretch
+/// of kernel work (on loopback the receiving side runs in it too) during which this
+/// worker serves nobody else; written in slices with a yield between them, a large
+/// Fetch answer no longer holds up small requests of other connections.
+const WRITE_SLICE: usize = 256 << 10;
+
 async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
     wr: &mut W,
     frame: &ResponseFrame,
 ) -> std::io::Result<()> {
     for part in frame.parts() {
-        wr.write_all(part).await?;
+        if part.len() <= WRITE_SLICE {
+            wr.write_all(part).await?;
+            continue;
+        }
+        for piece in part.chunks(WRITE_SLICE) {
+            wr.write_all(piece).await?;
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }

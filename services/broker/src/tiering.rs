@@ -30,11 +30,7 @@ pub async fn build(
 ) -> Result<Arc<RemoteLogManager>, String> {
     let url = config.remote_storage_url();
     let mut store = strata_remote::store_from_url(&url).map_err(|e| format!("{url}: {e}"))?;
-    if let Some(every) = std::env::var(FAULT_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|n| *n > 0)
-    {
+    if let Some(every) = fault_every() {
         tracing::warn!(
             every,
             "{FAULT_ENV}: failing every {every}th object-store request"
@@ -56,8 +52,15 @@ pub async fn build(
         fetch_max_bytes_per_second: config.remote_log_manager_fetch_max_bytes_per_second,
         index_cache_bytes: config.remote_log_index_file_cache_total_size_bytes as usize,
     };
+    // Reads get an HTTP client (and connection pool) of their own, driven on the
+    // reader's own runtime thread; uploads and metadata keep theirs.
+    let read_rsm = Arc::new(ObjectStoreRsm::new(
+        read_store(&url, counting.clone())?,
+        "",
+        RetryPolicy::default(),
+    ));
     let reader = Arc::new(
-        RemoteReader::new(rsm.clone(), opts)
+        RemoteReader::new(read_rsm, opts)
             .await
             .map_err(|e| e.to_string())?,
     );
@@ -73,4 +76,20 @@ pub async fn build(
     Ok(Arc::new(
         RemoteLogManager::new(replicas, rsm, meta, reader, cfg).with_request_counts(counting),
     ))
+}
+
+/// A second store over the same URL for remote reads, counted with the first.
+fn read_store(url: &str, counting: Arc<CountingStore>) -> Result<Arc<dyn ObjectStore>, String> {
+    let mut store = strata_remote::store_from_url(url).map_err(|e| format!("{url}: {e}"))?;
+    if let Some(every) = fault_every() {
+        store = Arc::new(FlakyStore::new(store, every));
+    }
+    Ok(Arc::new(counting.sharing_hook(store)))
+}
+
+fn fault_every() -> Option<u64> {
+    std::env::var(FAULT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > 0)
 }

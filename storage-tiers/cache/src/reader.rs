@@ -97,6 +97,36 @@ struct Fetcher {
     rate: RateLimiter,
     counters: Counters,
     cancel: CancellationToken,
+    /// The runtime GETs run on: one thread of its own, so receiving and copying
+    /// remote data never occupies the workers that serve produce and local fetches.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Fetcher {
+    /// Runs `fut` on the reader's runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, RemoteStorageError>> + Send + 'static,
+    ) -> Result<T, RemoteStorageError> {
+        match &self.runtime {
+            Some(rt) => rt.spawn(fut).await.unwrap_or_else(|e| {
+                Err(RemoteStorageError::Store {
+                    message: format!("remote read task: {e}"),
+                    retryable: true,
+                })
+            }),
+            None => fut.await,
+        }
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async context forbids.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Reads remote segments through the chunk cache. Cheap to share (`Arc`).
@@ -155,6 +185,12 @@ impl RemoteReader {
             .build()
             .await
             .map_err(build)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("strata-remote-read")
+            .enable_all()
+            .build()
+            .map_err(|e| CacheError::Build(format!("remote read runtime: {e}")))?;
         Ok(Self {
             fetcher: Arc::new(Fetcher {
                 rsm,
@@ -162,6 +198,7 @@ impl RemoteReader {
                 rate: RateLimiter::new(opts.fetch_max_bytes_per_second),
                 counters: Counters::default(),
                 cancel: CancellationToken::new(),
+                runtime: Some(runtime),
             }),
             chunks,
             indexes,
@@ -318,7 +355,11 @@ impl RemoteReader {
             .indexes
             .get_or_fetch(&key, move || async move {
                 let _permit = fetcher.gets.acquire().await;
-                match fetcher.rsm.fetch_index(&m, kind, &cancel).await {
+                let rsm = fetcher.rsm.clone();
+                let got = fetcher
+                    .run(async move { rsm.fetch_index(&m, kind, &cancel).await })
+                    .await;
+                match got {
                     Ok(b) => Ok(b),
                     // An empty index is not uploaded by every writer: scan from 0.
                     Err(RemoteStorageError::NotFound(_)) => Ok(Bytes::new()),
@@ -386,9 +427,12 @@ impl RemoteReader {
             let _permit = fetcher.gets.acquire().await;
             fetcher.rate.acquire(to - from).await;
             let started = Instant::now();
+            let (rsm, cancel) = (fetcher.rsm.clone(), fetcher.cancel.clone());
             let bytes = fetcher
-                .rsm
-                .fetch_log_segment(&m, from, Some(to.saturating_sub(1)), &fetcher.cancel)
+                .run(async move {
+                    rsm.fetch_log_segment(&m, from, Some(to.saturating_sub(1)), &cancel)
+                        .await
+                })
                 .await?;
             let ms = started.elapsed().as_millis() as u64;
             let c = &fetcher.counters;

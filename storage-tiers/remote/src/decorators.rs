@@ -90,6 +90,14 @@ impl<H: Hook> Decorated<H> {
         &self.hook
     }
 
+    /// The same hook (its counters, its fault schedule) in front of another store.
+    pub fn sharing_hook(&self, inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            hook: self.hook.clone(),
+        }
+    }
+
     async fn before(&self, op: StoreOp) -> object_store::Result<()> {
         run_hook(&*self.hook, op).await
     }
@@ -410,7 +418,8 @@ pub struct RequestCounts {
 }
 
 impl RequestCounts {
-    /// PUT-class: put, multipart create/parts/complete/abort, copy, rename, delete.
+    /// PUT-class as S3 bills it: put, multipart create/parts/complete/abort, copy,
+    /// rename (DELETE is free and LIST is counted on its own).
     pub fn put_class(&self) -> u64 {
         self.put
             + self.create_multipart
@@ -419,7 +428,6 @@ impl RequestCounts {
             + self.abort_multipart
             + self.copy
             + self.rename
-            + self.delete
     }
 
     /// GET-class: get (whole or ranged) and head.
