@@ -95,7 +95,7 @@ impl RemoteLogManager {
             }
             return Err(e.into());
         }
-        let finished = self
+        let finished = match self
             .meta
             .update_segment_state(
                 &meta.segment_id,
@@ -104,7 +104,17 @@ impl RemoteLogManager {
                 epoch,
                 cancel,
             )
-            .await?;
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                // The record may have landed all the same: this copy is removed by the
+                // next sweep before the segment is uploaded again, so no second record
+                // of the same offsets is left behind.
+                p.remote().write().pending_deletes.push(meta);
+                return Err(e.into());
+            }
+        };
         let lag_ms = sealed_at
             .and_then(|t| t.elapsed().ok())
             .map(|d| d.as_millis() as u64);

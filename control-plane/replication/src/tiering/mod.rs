@@ -236,7 +236,11 @@ impl RemoteLogManager {
         for m in all {
             match m.state {
                 strata_remote::RemoteLogSegmentState::CopySegmentFinished => {
-                    finished.insert(m.start_offset, m);
+                    // Listed by (start, event time): of two copies of the same
+                    // offsets the later stays, the earlier goes.
+                    if let Some(earlier) = finished.insert(m.start_offset, m) {
+                        leftovers.push(earlier);
+                    }
                 }
                 _ => leftovers.push(m),
             }
