@@ -94,7 +94,7 @@ struct Counters {
 struct Fetcher {
     rsm: Arc<dyn RemoteStorageManager>,
     gets: Semaphore,
-    rate: RateLimiter,
+    rate: Arc<RateLimiter>,
     counters: Counters,
     cancel: CancellationToken,
     /// The runtime GETs run on: one thread of its own, so receiving and copying
@@ -195,7 +195,7 @@ impl RemoteReader {
             fetcher: Arc::new(Fetcher {
                 rsm,
                 gets: Semaphore::new(opts.max_concurrent_gets.max(1)),
-                rate: RateLimiter::new(opts.fetch_max_bytes_per_second),
+                rate: Arc::new(RateLimiter::new(opts.fetch_max_bytes_per_second)),
                 counters: Counters::default(),
                 cancel: CancellationToken::new(),
                 runtime: Some(runtime),
@@ -425,12 +425,18 @@ impl RemoteReader {
         let to = ((key.index + 1) * cs).min(meta.segment_size_bytes);
         self.chunks.get_or_fetch(&key, move || async move {
             let _permit = fetcher.gets.acquire().await;
-            fetcher.rate.acquire(to - from).await;
             let started = Instant::now();
-            let (rsm, cancel) = (fetcher.rsm.clone(), fetcher.cancel.clone());
+            // Paced while the body arrives (remote.log.manager.fetch.max.bytes.per.second).
+            // The task holds no `Fetcher`: the last one must not drop on its own runtime.
+            let (rsm, rate, cancel) = (
+                fetcher.rsm.clone(),
+                fetcher.rate.clone(),
+                fetcher.cancel.clone(),
+            );
             let bytes = fetcher
                 .run(async move {
-                    rsm.fetch_log_segment(&m, from, Some(to.saturating_sub(1)), &cancel)
+                    let end = Some(to.saturating_sub(1));
+                    rsm.fetch_log_segment_paced(&m, from, end, &rate, &cancel)
                         .await
                 })
                 .await?;

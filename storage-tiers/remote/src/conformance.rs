@@ -138,6 +138,13 @@ pub async fn copy_fetch_delete(store: Arc<dyn ObjectStore>, prefix: &str, size: 
             fetch(size as u64, None).await,
             Err(RemoteStorageError::InvalidRange(_))
         ));
+        // Paced reads return the same bytes (a limiter fast enough to take no time).
+        let pace = crate::RateLimiter::new(1 << 40);
+        let paced = rsm
+            .fetch_log_segment_paced(&m, mid as u64, None, &pace, &cancel)
+            .await
+            .expect("paced fetch");
+        assert!(paced[..] == original[mid..], "paced fetch differs");
         assert!(matches!(
             fetch(10, Some(9)).await,
             Err(RemoteStorageError::InvalidRange(_))

@@ -4,7 +4,8 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::AsyncReadExt;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RemoteStorageError;
 use crate::keys;
+use crate::rate::RateLimiter;
 use crate::retry::{retry, RetryPolicy};
 use crate::types::{IndexType, LogSegmentData, RemoteLogSegmentMetadata};
 
@@ -49,6 +51,24 @@ pub trait RemoteStorageManager: Send + Sync {
         end_inclusive: Option<u64>,
         cancel: &CancellationToken,
     ) -> Result<Bytes, RemoteStorageError>;
+
+    /// As `fetch_log_segment`, taking the bytes in no faster than `pace` allows while
+    /// they arrive, so a throttled reader's GET is spread over time instead of landing
+    /// as one burst (the default waits for the whole range after fetching it).
+    async fn fetch_log_segment_paced(
+        &self,
+        meta: &RemoteLogSegmentMetadata,
+        start: u64,
+        end_inclusive: Option<u64>,
+        pace: &RateLimiter,
+        cancel: &CancellationToken,
+    ) -> Result<Bytes, RemoteStorageError> {
+        let bytes = self
+            .fetch_log_segment(meta, start, end_inclusive, cancel)
+            .await?;
+        pace.acquire(bytes.len() as u64).await;
+        Ok(bytes)
+    }
 
     /// One index of the segment; `NotFound` if it was not uploaded (optional indexes).
     async fn fetch_index(
@@ -229,34 +249,37 @@ impl RemoteStorageManager for ObjectStoreRsm {
         end_inclusive: Option<u64>,
         cancel: &CancellationToken,
     ) -> Result<Bytes, RemoteStorageError> {
+        let unlimited = RateLimiter::new(i64::MAX);
+        self.fetch_log_segment_paced(meta, start, end_inclusive, &unlimited, cancel)
+            .await
+    }
+
+    async fn fetch_log_segment_paced(
+        &self,
+        meta: &RemoteLogSegmentMetadata,
+        start: u64,
+        end_inclusive: Option<u64>,
+        pace: &RateLimiter,
+        cancel: &CancellationToken,
+    ) -> Result<Bytes, RemoteStorageError> {
         let key = self.key(meta, "log");
-        if let Some(end) = end_inclusive {
-            if end < start {
-                return Err(RemoteStorageError::InvalidRange(format!(
-                    "end position {end} is before start position {start}"
-                )));
-            }
-        }
-        if meta.segment_size_bytes > 0 && start >= meta.segment_size_bytes {
-            return Err(RemoteStorageError::InvalidRange(format!(
-                "start position {start} is past the segment's {} bytes",
-                meta.segment_size_bytes
-            )));
-        }
-        // One GET either way: an open end is an offset range, not a HEAD first. A
-        // range that is the whole segment is a plain GET (some servers copy the whole
-        // object to answer any range).
-        let whole = start == 0
-            && meta.segment_size_bytes > 0
-            && end_inclusive.is_none_or(|end| end.saturating_add(1) >= meta.segment_size_bytes);
-        let range = match end_inclusive {
-            _ if whole => None,
-            Some(end) => Some(GetRange::Bounded(start..end.saturating_add(1))),
-            None => Some(GetRange::Offset(start)),
-        };
+        let range = segment_range(meta, start, end_inclusive)?;
         retry("get range", &self.policy, cancel, || async {
             let options = GetOptions::new().with_range(range.clone());
-            Ok(self.store.get_opts(&key, options).await?.bytes().await?)
+            let got = self.store.get_opts(&key, options).await?;
+            let len = usize::try_from(got.range.end.saturating_sub(got.range.start))
+                .unwrap_or(usize::MAX);
+            if pace.is_unlimited() {
+                return Ok(got.bytes().await?);
+            }
+            let mut out = BytesMut::with_capacity(len.min(1 << 30));
+            let mut body = got.into_stream();
+            while let Some(piece) = body.next().await {
+                let piece = piece?;
+                pace.acquire(piece.len() as u64).await;
+                out.extend_from_slice(&piece);
+            }
+            Ok(out.freeze())
         })
         .await
     }
@@ -294,4 +317,37 @@ impl RemoteStorageManager for ObjectStoreRsm {
         }
         Ok(())
     }
+}
+
+/// The GET range of bytes `start..=end` of a segment (`None`: the whole object).
+fn segment_range(
+    meta: &RemoteLogSegmentMetadata,
+    start: u64,
+    end_inclusive: Option<u64>,
+) -> Result<Option<GetRange>, RemoteStorageError> {
+    if let Some(end) = end_inclusive {
+        if end < start {
+            return Err(RemoteStorageError::InvalidRange(format!(
+                "end position {end} is before start position {start}"
+            )));
+        }
+    }
+    if meta.segment_size_bytes > 0 && start >= meta.segment_size_bytes {
+        return Err(RemoteStorageError::InvalidRange(format!(
+            "start position {start} is past the segment's {} bytes",
+            meta.segment_size_bytes
+        )));
+    }
+    // One GET either way: an open end is an offset range, not a HEAD first. A
+    // range that is the whole segment is a plain GET (some servers copy the whole
+    // object to answer any range).
+    let whole = start == 0
+        && meta.segment_size_bytes > 0
+        && end_inclusive.is_none_or(|end| end.saturating_add(1) >= meta.segment_size_bytes);
+    let range = match end_inclusive {
+        _ if whole => None,
+        Some(end) => Some(GetRange::Bounded(start..end.saturating_add(1))),
+        None => Some(GetRange::Offset(start)),
+    };
+    Ok(range)
 }
