@@ -29,15 +29,13 @@ pub async fn build(
     replicas: Arc<ReplicaManager>,
 ) -> Result<Arc<RemoteLogManager>, String> {
     let url = config.remote_storage_url();
-    let mut store = strata_remote::store_from_url(&url).map_err(|e| format!("{url}: {e}"))?;
     if let Some(every) = fault_every() {
         tracing::warn!(
             every,
             "{FAULT_ENV}: failing every {every}th object-store request"
         );
-        store = Arc::new(FlakyStore::new(store, every));
     }
-    let counting = Arc::new(CountingStore::new(store));
+    let counting = Arc::new(CountingStore::new(open_store(&url)?));
     let store: Arc<dyn ObjectStore> = counting.clone();
     let policy = RetryPolicy::default();
     let rsm = Arc::new(ObjectStoreRsm::new(store.clone(), "", policy.clone()));
@@ -54,11 +52,8 @@ pub async fn build(
     };
     // Reads get an HTTP client (and connection pool) of their own, driven on the
     // reader's own runtime thread; uploads and metadata keep theirs.
-    let read_rsm = Arc::new(ObjectStoreRsm::new(
-        read_store(&url, counting.clone())?,
-        "",
-        RetryPolicy::default(),
-    ));
+    let read_store: Arc<dyn ObjectStore> = Arc::new(counting.sharing_hook(open_store(&url)?));
+    let read_rsm = Arc::new(ObjectStoreRsm::new(read_store, "", RetryPolicy::default()));
     let reader = Arc::new(
         RemoteReader::new(read_rsm, opts)
             .await
@@ -78,13 +73,14 @@ pub async fn build(
     ))
 }
 
-/// A second store over the same URL for remote reads, counted with the first.
-fn read_store(url: &str, counting: Arc<CountingStore>) -> Result<Arc<dyn ObjectStore>, String> {
-    let mut store = strata_remote::store_from_url(url).map_err(|e| format!("{url}: {e}"))?;
-    if let Some(every) = fault_every() {
-        store = Arc::new(FlakyStore::new(store, every));
-    }
-    Ok(Arc::new(counting.sharing_hook(store)))
+/// A store over `url` (a client and connection pool of its own), failing requests as
+/// the fault knob says.
+fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    let store = strata_remote::store_from_url(url).map_err(|e| format!("{url}: {e}"))?;
+    Ok(match fault_every() {
+        Some(every) => Arc::new(FlakyStore::new(store, every)),
+        None => store,
+    })
 }
 
 fn fault_every() -> Option<u64> {

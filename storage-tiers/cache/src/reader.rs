@@ -276,24 +276,24 @@ impl RemoteReader {
         };
         let mut cursor = BatchCursor::new(self, meta, start, true, next);
         // The batches taken are contiguous: find where they start and end.
-        let mut span: Option<(u64, u64)> = None;
+        let (mut first, mut end) = (None, 0u64);
         let max = max_bytes as u64;
         while let Some(batch) = cursor.next_header().await? {
             if batch.last_offset < offset {
                 continue;
             }
-            let taken = span.map_or(0, |(s, e)| e - s);
+            let taken = first.map_or(0, |s| end - s);
             if taken + batch.len > max && !(taken == 0 && min_one_batch) {
                 break;
             }
-            let end = batch.pos + batch.len;
-            span = Some(span.map_or((batch.pos, end), |(s, _)| (s, end)));
-            if end - span.map_or(end, |(s, _)| s) >= max {
+            let start = *first.get_or_insert(batch.pos);
+            end = batch.pos + batch.len;
+            if end - start >= max {
                 break;
             }
         }
-        match span {
-            Some((s, e)) => cursor.parts(s, e).await,
+        match first {
+            Some(start) => cursor.parts(start, end).await,
             None => Ok(Vec::new()),
         }
     }

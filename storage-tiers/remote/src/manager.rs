@@ -267,12 +267,11 @@ impl RemoteStorageManager for ObjectStoreRsm {
         retry("get range", &self.policy, cancel, || async {
             let options = GetOptions::new().with_range(range.clone());
             let got = self.store.get_opts(&key, options).await?;
-            let len = usize::try_from(got.range.end.saturating_sub(got.range.start))
-                .unwrap_or(usize::MAX);
             if pace.is_unlimited() {
                 return Ok(got.bytes().await?);
             }
-            let mut out = BytesMut::with_capacity(len.min(1 << 30));
+            let len = got.range.end.saturating_sub(got.range.start);
+            let mut out = BytesMut::with_capacity(usize::try_from(len.min(1 << 30)).unwrap_or(0));
             let mut body = got.into_stream();
             while let Some(piece) = body.next().await {
                 let piece = piece?;

@@ -89,9 +89,9 @@ impl RemoteLogManager {
                 .copy_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Leave no orphan if we can; if we cannot, the next sweep retries.
-            if let Err(d) = self.delete_segment(p, meta.clone(), cancel).await {
+            p.remote().write().pending_deletes.push(meta);
+            if let Err(d) = self.delete_pending(p, cancel).await {
                 tracing::debug!(error = %d, "orphan of a failed copy left for the next sweep");
-                p.remote().write().pending_deletes.push(meta);
             }
             return Err(e.into());
         }

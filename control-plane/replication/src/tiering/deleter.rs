@@ -115,12 +115,14 @@ impl RemoteLogManager {
     /// Purges every partition listed locally whose topic is not hosted.
     async fn retry_listed_deletions(&self, cancel: &CancellationToken) {
         if let Some(path) = &self.cfg.deletions_file {
+            let hosted: std::collections::HashSet<([u8; 16], i32)> = self
+                .replicas
+                .partitions()
+                .iter()
+                .map(|p| (p.topic_id(), p.topic_partition().partition))
+                .collect();
             for tp in pending_deletions::load(path) {
-                let live = self.replicas.partitions().iter().any(|p| {
-                    p.topic_id() == *tp.topic_id.as_bytes()
-                        && p.topic_partition().partition == tp.partition
-                });
-                if live {
+                if hosted.contains(&(*tp.topic_id.as_bytes(), tp.partition)) {
                     // The topic's deletion never committed.
                     self.forget_deletion(&tp);
                     continue;

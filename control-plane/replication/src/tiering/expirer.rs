@@ -54,23 +54,17 @@ impl RemoteLogManager {
             view.raise_floor(next, &p.dir())
                 .map_err(|e| TieringError::Log(e.into()))?;
         }
-        let mut left = doomed.into_iter();
-        while let Some(m) = left.next() {
+        for m in &doomed {
             tracing::info!(
                 tp = %p.topic_partition(),
                 start = m.start_offset,
                 end = m.end_offset,
                 "remote segment expired"
             );
-            if let Err(e) = self.delete_segment(p, m.clone(), cancel).await {
-                // Out of the view already: the next sweeps retry the deletion.
-                let mut view = p.remote().write();
-                view.pending_deletes.push(m);
-                view.pending_deletes.extend(left);
-                return Err(e);
-            }
         }
-        Ok(())
+        // Out of the view already: deleted through the queue every sweep retries.
+        p.remote().write().pending_deletes.extend(doomed);
+        self.delete_pending(p, cancel).await
     }
 
     /// DELETE_SEGMENT_STARTED → data and indexes deleted → DELETE_SEGMENT_FINISHED →

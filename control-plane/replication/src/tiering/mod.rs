@@ -262,7 +262,7 @@ impl RemoteLogManager {
     }
 
     /// Deletes the view's pending segments; those not deleted stay queued.
-    async fn delete_pending(
+    pub(super) async fn delete_pending(
         &self,
         p: &Arc<Partition>,
         cancel: &CancellationToken,
@@ -276,8 +276,8 @@ impl RemoteLogManager {
                 view.pending_deletes.extend(left);
                 return Err(e);
             }
-            tracing::info!(tp = %p.topic_partition(), start = m.start_offset, id = %m.segment_id.id,
-                "leftover remote segment removed");
+            tracing::debug!(tp = %p.topic_partition(), start = m.start_offset, id = %m.segment_id.id,
+                "remote segment removed");
         }
         Ok(())
     }
