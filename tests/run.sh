@@ -12,6 +12,8 @@
 #   STRATA_TEST_VENV=DIR        where the Python venv lives (default: <target>/test-venv)
 #   CARGO_TARGET_DIR            honoured for the binary and the default venv location
 #   STRATA_KEEP_TMP=1           keep the brokers' temp dirs (data + logs) after the run
+#   CI=true                     a test missing a prerequisite (kcat, the S3 emulator) fails
+#                               instead of skipping, and any skipped/ignored test fails the run
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +27,7 @@ export PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 
 SECONDS=0
 section() { printf '\n==== %s [%dm%02ds] ====\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 die() { echo "run.sh: $*" >&2; exit 1; }
+case "$(printf %s "${CI:-}" | tr '[:upper:]' '[:lower:]')" in 1|true|yes) CI_RUN=1 ;; *) CI_RUN=0 ;; esac
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -78,14 +81,24 @@ fi
 if [ "${STRATA_SKIP_S3:-0}" != 1 ]; then
     section "S3-compatible server (localstack/s3-emulator.sh)"
     S3_PORT="${STRATA_TEST_S3_PORT:-4599}"
-    eval "$("$REPO/localstack/s3-emulator.sh" start "$S3_PORT" strata-test)"
-    export STRATA_TEST_S3_BUCKET=strata-test
     trap '"$REPO/localstack/s3-emulator.sh" stop "$S3_PORT" >/dev/null 2>&1 || true' EXIT
+    # Not `eval "$(... start ...)"`: set -e does not see a command substitution fail there.
+    s3_exports="$("$REPO/localstack/s3-emulator.sh" start "$S3_PORT" strata-test)" \
+        || die "the S3 emulator did not start (localstack/s3-emulator.sh start $S3_PORT strata-test)"
+    eval "$s3_exports"
+    [ -n "${AWS_ENDPOINT_URL:-}" ] && [ "${S3_EMULATOR_BUCKET:-}" = strata-test ] \
+        || die "localstack/s3-emulator.sh start printed no AWS_ENDPOINT_URL / S3_EMULATOR_BUCKET"
+    export STRATA_TEST_S3_BUCKET=strata-test
 fi
 
 if [ "${STRATA_SKIP_CARGO_TESTS:-0}" != 1 ]; then
     section "cargo test"
-    cargo test --workspace --release
+    mkdir -p "$TARGET_DIR"
+    cargo test --workspace --release | tee "$TARGET_DIR/cargo-test.log"
+    read -r passed ignored < <(awk '/^test result:/ { p += $4; i += $8 } END { print p + 0, i + 0 }' \
+        "$TARGET_DIR/cargo-test.log")
+    echo "cargo test: $passed passed, $ignored ignored"
+    [ "$CI_RUN" = 0 ] || [ "$ignored" = 0 ] || die "CI=true: $ignored Rust test(s) ignored"
 fi
 
 section "cargo build --release -p strata"
@@ -99,7 +112,23 @@ if [ "${STRATA_SKIP_E2E:-0}" != 1 ]; then
     while IFS='=' read -r name _; do
         case "$name" in STRATA_BIN|STRATA_KEEP_TMP|STRATA_TEST_VENV|STRATA_SKIP_*) ;; STRATA_*) unset "$name" ;; esac
     done < <(env)
-    "$VENV/bin/python" -m pytest "$REPO/tests/e2e" -v --timeout=300 "$@" </dev/null
+    junit="$TARGET_DIR/e2e-junit.xml"
+    rm -f "$junit"
+    rc=0
+    "$VENV/bin/python" -m pytest "$REPO/tests/e2e" -v --timeout=300 --junitxml="$junit" "$@" </dev/null || rc=$?
+    # A countable line, also after a failure: "e2e: N passed, M skipped, K failed".
+    skipped=$("$VENV/bin/python" - "$junit" <<'PY' || echo unknown
+import sys, xml.etree.ElementTree as ET
+n = {k: sum(int(s.get(k, 0)) for s in ET.parse(sys.argv[1]).getroot().iter("testsuite"))
+     for k in ("tests", "failures", "errors", "skipped")}
+bad = n["failures"] + n["errors"]
+print(f"e2e: {n['tests'] - bad - n['skipped']} passed, {n['skipped']} skipped, {bad} failed", file=sys.stderr)
+print(n["skipped"])
+PY
+)
+    [ "$rc" = 0 ] || die "pytest failed (exit $rc)"
+    [ "$skipped" != unknown ] || die "could not read $junit"
+    [ "$CI_RUN" = 0 ] || [ "$skipped" = 0 ] || die "CI=true: $skipped end-to-end test(s) skipped"
 fi
 
 section "all passed"

@@ -4,6 +4,9 @@
 * ``fresh_broker``: a new broker per test, for restart / kill -9 tests.
 * ``broker_factory``: start brokers with a custom TOML config.
 * ``topic``: a unique topic name per test.
+* ``require(condition, reason)`` / ``@pytest.mark.requires(condition, reason=...)``: a
+  test's prerequisite (kcat, the S3 emulator, ...). Missing, the test is skipped -- or,
+  with ``CI=true`` in the environment, it fails: CI runs every test or goes red.
 
 The binary comes from ``$STRATA_BIN`` (``tests/run.sh`` sets it to the release
 build). On a failing test the tail of each broker log is printed.
@@ -30,6 +33,33 @@ import kafka_wire  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
+CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require(condition, reason: str) -> None:
+    """A prerequisite of the calling test: when ``condition`` is false, skip the test
+    locally, fail it under ``CI=true`` (CI must not pass by skipping). Use this, never a
+    bare ``pytest.skip`` / ``skipif`` / ``importorskip``."""
+    if condition:
+        return
+    if CI:
+        pytest.fail(f"{reason} (CI=true: a missing prerequisite fails the test instead of "
+                    f"skipping it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires(condition, reason): run only if condition holds; otherwise skip, "
+                   "or fail under CI=true (see require())")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Check ``requires`` marks before any fixture starts a broker."""
+    for mark in item.iter_markers("requires"):
+        args = list(mark.args) + [mark.kwargs.get("reason", "unmet requirement")]
+        require(args[0], args[1])
 
 
 def strata_bin() -> str:

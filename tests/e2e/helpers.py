@@ -16,6 +16,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ADMIN_TIMEOUT_S = 30.0
 
 
+def recent_base_timestamp() -> int:
+    """A base for explicit record timestamps: an hour ago (ms). Clearly a CreateTime the
+    client set, and well inside the default retention (log.retention.hours=168, enforced every
+    log.retention.check.interval.ms), which would delete records stamped with a fixed date
+    such as 1_700_000_000_000 in the middle of a test."""
+    return int(time.time() * 1000) - 3_600_000
+
+
 @dataclass(frozen=True)
 class Msg:
     """A consumed record in a client-neutral form."""

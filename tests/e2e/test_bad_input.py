@@ -12,7 +12,8 @@ import pytest
 from confluent_kafka import TopicPartition
 
 import kafka_wire as w
-from helpers import admin, ck_consume_range, ck_consumer, ck_produce_all, ck_producer, create_topic
+from helpers import (admin, ck_consume_range, ck_consumer, ck_produce_all, ck_producer, create_topic,
+                     recent_base_timestamp)
 
 SENTINEL_N = 300
 
@@ -27,8 +28,9 @@ def sentinel(b):
     """A topic written before any bad input, and its contents as first read."""
     name = f"sentinel-{random.Random().getrandbits(40):x}"
     create_topic(b.bootstrap, name, 2)
+    ts0 = recent_base_timestamp()  # the default retention must not delete the sentinel
     recs = [(f"k{i}".encode(), f"sentinel-value-{i}".encode() * 3, [("i", str(i).encode())],
-             1_700_000_000_000 + i, i % 2) for i in range(SENTINEL_N)]
+             ts0 + i, i % 2) for i in range(SENTINEL_N)]
     ck_produce_all(ck_producer(b.bootstrap, acks="all"), recs, name)
     return name, ck_consume_range(b.bootstrap, name, [0, 1], expected=SENTINEL_N)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
-from helpers import ck_consume_range, ck_consumer, ck_produce_all, ck_producer, create_topic
+from helpers import (ck_consume_range, ck_consumer, ck_produce_all, ck_producer, create_topic,
+                     recent_base_timestamp)
 from producer_proc import value_for
 
 HERE = Path(__file__).parent
@@ -20,7 +21,8 @@ def test_sigterm_restart_keeps_all_records(fresh_broker, topic):
     b = fresh_broker
     create_topic(b.bootstrap, topic, 4)
     n = 10_000
-    recs = [(str(i).encode(), value_for(i), [("h", str(i).encode())], 1_700_000_000_000 + i, i % 4)
+    ts0 = recent_base_timestamp()
+    recs = [(str(i).encode(), value_for(i), [("h", str(i).encode())], ts0 + i, i % 4)
             for i in range(n)]
     ck_produce_all(ck_producer(b.bootstrap, acks="all"), recs, topic)
     before = ck_consume_range(b.bootstrap, topic, [0, 1, 2, 3], expected=n)

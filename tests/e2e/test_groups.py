@@ -756,29 +756,30 @@ def test_old_join_group_versions_need_no_member_id_round_trip(gbroker, topic):
 
 def test_vanished_joiner_does_not_stall_other_groups(gbroker, topic):
     """A client whose JoinGroup is parked (its group is rebalancing, waiting for an existing
-    member) closes its socket. Another group still forms at once, the coordinator still
-    answers, and the first group's remaining member completes its rebalance promptly."""
+    member) closes its socket. Another group still forms, the coordinator still answers,
+    and the first group's remaining member completes its rebalance. The vanished client
+    asked for a 5-minute rebalance timeout, so a coordinator that waited on it would not
+    answer within the connections' 30 s timeouts (no elapsed time is asserted)."""
     b = gbroker
     create_topic(b.bootstrap, topic, 1)
     g1, g2 = gid("vanish"), gid("other")
     with w.Connection.to(b.bootstrap, timeout=30) as c1:
         m1, gen1 = joined_member(c1, g1, topic)
         ghost = w.Connection.to(b.bootstrap, timeout=30)
-        j = gw.join_group(ghost, g1, topics=[topic])
+        ghost_timeouts = {"session_timeout_ms": 120_000, "rebalance_timeout_ms": 300_000}
+        j = gw.join_group(ghost, g1, topics=[topic], **ghost_timeouts)
         assert j.error_code == gw.MEMBER_ID_REQUIRED
-        gw.send_join_group(ghost, g1, j.member_id, topics=[topic])  # parked: waits for m1
+        # Parked: the rebalance waits for m1 to rejoin.
+        gw.send_join_group(ghost, g1, j.member_id, topics=[topic], **ghost_timeouts)
         time.sleep(0.5)
         ghost.close()
 
-        with w.Connection.to(b.bootstrap, timeout=10) as c2:
-            t0 = time.monotonic()
+        # A stalled coordinator shows as a socket timeout in either step.
+        with w.Connection.to(b.bootstrap, timeout=30) as c2:
             m2, gen2 = joined_member(c2, g2, topic)
-            assert time.monotonic() - t0 < 5, "another group's rebalance was stalled"
             assert gw.heartbeat(c2, g2, gen2, m2) == 0
 
         assert gw.heartbeat(c1, g1, gen1, m1) in (0, gw.REBALANCE_IN_PROGRESS)
-        t0 = time.monotonic()
         j1 = gw.join_group(c1, g1, member_id=m1, topics=[topic])
         assert j1.error_code == 0, j1
         assert j1.generation_id >= gen1
-        assert time.monotonic() - t0 < 8, "the rebalance waited on the vanished client"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from confluent_kafka import TopicPartition
 
-from helpers import ck_consumer, ck_produce_all, ck_producer, create_topic, kp_consumer
+from helpers import (ck_consumer, ck_produce_all, ck_producer, create_topic, kp_consumer,
+                     recent_base_timestamp)
 
-T0 = 1_710_000_000_000
+T0 = recent_base_timestamp()  # recent: the default 7-day retention must not delete the records
 N = 50
 STEP = 1000  # ms between record timestamps
 

@@ -12,11 +12,12 @@ import pytest
 
 from helpers import (
     Msg, ck_consume_range, ck_produce_all, ck_producer, create_topic, kp_consume_all, kp_producer,
+    recent_base_timestamp,
 )
 
 N = 3000
 PARTITIONS = 6
-BASE_TS = 1_700_000_000_000
+BASE_TS = recent_base_timestamp()  # explicit, and safe from the default retention
 
 
 def make_records(n: int, tag: str):

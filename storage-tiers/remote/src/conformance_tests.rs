@@ -1,12 +1,13 @@
 //! Runs [`crate::conformance`] against every backend: object_store's InMemory and
 //! LocalFileSystem always, and a real S3-compatible server when
 //! `STRATA_TEST_S3_ENDPOINT` (or `STRATA_TEST_S3_BUCKET`, as `tests/run.sh` sets) is
-//! set, with the `AWS_*` variables `localstack/s3-emulator.sh start` prints. Then the
+//! set, with the `AWS_*` variables `localstack/s3-emulator.sh start` prints (unset, the
+//! S3 run is skipped locally and panics under `CI=true`). Then the
 //! retry and request-count tests, over the decorators.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
@@ -29,11 +30,20 @@ fn local() -> impl Fn() -> Arc<dyn ObjectStore> {
     move || store_from_url(&url).expect("local store")
 }
 
-/// A fresh S3 client per call, or None when no server is configured.
+/// A fresh S3 client per call, or None when no server is configured (a local run
+/// skips the S3 backend with a message; under `CI=true` that is a failure instead).
 fn s3() -> Option<impl Fn() -> Arc<dyn ObjectStore>> {
     let endpoint = std::env::var("STRATA_TEST_S3_ENDPOINT").ok();
     let bucket = std::env::var("STRATA_TEST_S3_BUCKET").ok();
     if endpoint.is_none() && bucket.is_none() {
+        let ci = std::env::var("CI")
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        assert!(
+            !ci,
+            "CI=true but neither STRATA_TEST_S3_ENDPOINT nor STRATA_TEST_S3_BUCKET is set: \
+             the S3 conformance run must not be skipped in CI (tests/run.sh starts the \
+             emulator with localstack/s3-emulator.sh)"
+        );
         eprintln!("STRATA_TEST_S3_ENDPOINT not set: skipping the S3 conformance run");
         return None;
     }
@@ -325,7 +335,6 @@ async fn cancellation_stops_a_retry_loop_promptly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         c2.cancel();
     });
-    let started = Instant::now();
     // A store that always fails retryably, under the real implementation.
     let store: Arc<dyn ObjectStore> = Arc::new(UnreliableStore::new(
         Arc::new(InMemory::new()),
@@ -334,13 +343,15 @@ async fn cancellation_stops_a_retry_loop_promptly() {
     ));
     let rsm = ObjectStoreRsm::new(store, "", policy);
     let m = segment(&conformance::new_partition("forever", 0), 0, 100, 0);
-    let r = rsm.fetch_index(&m, IndexType::Offset, &cancel).await;
+    // Without cancellation this retries forever; the outer bound only turns a hang
+    // into a failure, it measures nothing.
+    let r = tokio::time::timeout(
+        Duration::from_secs(120),
+        rsm.fetch_index(&m, IndexType::Offset, &cancel),
+    )
+    .await
+    .expect("cancellation did not stop the retry loop");
     assert!(matches!(r, Err(RemoteStorageError::Cancelled)), "{r:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
@@ -356,11 +367,10 @@ async fn cancellation_interrupts_a_slow_call() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         c2.cancel();
     });
-    let started = Instant::now();
     let m = segment(&conformance::new_partition("slow", 0), 0, 100, 0);
+    // The store answers after 60 s; a call that was not interrupted returns Ok then.
     let r = rsm.fetch_log_segment(&m, 0, None, &cancel).await;
-    assert!(matches!(r, Err(RemoteStorageError::Cancelled)));
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(r, Err(RemoteStorageError::Cancelled)), "{r:?}");
 }
 
 /// PUT-class requests for a 64 MiB segment, and per GiB: the same upload with parts
