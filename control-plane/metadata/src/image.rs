@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use uuid::Uuid;
+use strata_proto::TopicId;
 
 use crate::error::MetadataError;
 use crate::records::metadata_record::Record;
@@ -34,7 +34,7 @@ pub struct TopicImage {
     /// Topic name.
     pub name: String,
     /// Topic id, never reused.
-    pub id: Uuid,
+    pub id: TopicId,
     /// Partitions by index.
     pub partitions: BTreeMap<i32, PartitionImage>,
     /// Config overrides only (defaults are not stored).
@@ -62,7 +62,7 @@ pub struct BrokerRegistration {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     topics: BTreeMap<String, TopicImage>,
-    names_by_id: HashMap<Uuid, String>,
+    names_by_id: HashMap<TopicId, String>,
     brokers: BTreeMap<i32, BrokerRegistration>,
     cluster_broker_configs: BTreeMap<String, String>,
     per_broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
@@ -76,7 +76,7 @@ impl MetadataImage {
     }
 
     /// The live topic with id `id`.
-    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
+    pub fn topic_by_id(&self, id: &TopicId) -> Option<&TopicImage> {
         self.names_by_id.get(id).and_then(|n| self.topics.get(n))
     }
 
@@ -207,7 +207,7 @@ impl MetadataImage {
         if r.name.is_empty() {
             return Err(MetadataError::invalid("topic record with an empty name"));
         }
-        if id.is_nil() {
+        if id.is_zero() {
             return Err(MetadataError::invalid("topic id must not be the zero uuid"));
         }
         if self.topics.contains_key(&r.name) {
@@ -401,8 +401,8 @@ fn config_record(
     .into()
 }
 
-fn parse_topic_id(bytes: &[u8]) -> Result<Uuid, MetadataError> {
-    Uuid::from_slice(bytes).map_err(|_| {
+fn parse_topic_id(bytes: &[u8]) -> Result<TopicId, MetadataError> {
+    TopicId::from_slice(bytes).ok_or_else(|| {
         MetadataError::invalid(format!("topic id must be 16 bytes, got {}", bytes.len()))
     })
 }

@@ -8,7 +8,7 @@ use strata_log::{
 use tokio::sync::{watch, Notify};
 
 use crate::remote_view::RemoteView;
-use crate::replica_manager::TopicPartition;
+use strata_proto::{TopicId, TopicPartition};
 
 /// One partition this broker leads: its log and the high watermark readers may see.
 ///
@@ -17,7 +17,7 @@ use crate::replica_manager::TopicPartition;
 /// replication (a later issue) will not.
 pub struct Partition {
     tp: TopicPartition,
-    topic_id: [u8; 16],
+    topic_id: TopicId,
     leader_epoch: i32,
     log: RwLock<PartitionLog>,
     appended: watch::Sender<u64>,
@@ -53,7 +53,7 @@ pub struct FetchedData {
 impl Partition {
     pub(crate) fn new(
         tp: TopicPartition,
-        topic_id: [u8; 16],
+        topic_id: TopicId,
         log: PartitionLog,
         appended: watch::Sender<u64>,
         sealed: Arc<Notify>,
@@ -80,7 +80,7 @@ impl Partition {
     }
 
     /// The id of the topic incarnation this log belongs to.
-    pub fn topic_id(&self) -> [u8; 16] {
+    pub fn topic_id(&self) -> TopicId {
         self.topic_id
     }
 

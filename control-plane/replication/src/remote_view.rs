@@ -108,17 +108,13 @@ fn write_checkpoint(dir: &Path, offset: i64) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_remote::{RemoteLogSegmentId, RemoteLogSegmentState, TopicIdPartition};
+    use strata_remote::{RemoteLogSegmentId, RemoteLogSegmentState, TopicId, TopicIdPartition};
     use uuid::Uuid;
 
     fn seg(start: i64, end: i64) -> RemoteLogSegmentMetadata {
         RemoteLogSegmentMetadata {
             segment_id: RemoteLogSegmentId {
-                tp: TopicIdPartition {
-                    topic_id: Uuid::nil(),
-                    topic: "t".into(),
-                    partition: 0,
-                },
+                tp: TopicIdPartition::new(TopicId::ZERO, "t", 0),
                 id: Uuid::new_v4(),
             },
             start_offset: start,

@@ -1,5 +1,4 @@
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,28 +8,8 @@ use tokio::sync::watch;
 
 use crate::error::ReplicationError;
 use crate::partition::Partition;
-
-/// A topic name and partition index: Kafka's `TopicPartition`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+use strata_proto::TopicId;
+pub use strata_proto::TopicPartition;
 
 /// File in each partition directory naming the topic incarnation (id) it belongs to,
 /// so a directory left by a deleted topic is never mistaken for a re-created one.
@@ -84,7 +63,7 @@ impl ReplicaManager {
     pub fn ensure_partition(
         &self,
         tp: &TopicPartition,
-        topic_id: [u8; 16],
+        topic_id: TopicId,
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Arc<Partition>, ReplicationError> {
@@ -107,7 +86,7 @@ impl ReplicaManager {
             path: dir.display().to_string(),
             source,
         };
-        let id_hex = hex(&topic_id);
+        let id_hex = topic_id.to_hex();
         let meta_path = dir.join(PARTITION_METADATA);
         match std::fs::read_to_string(&meta_path) {
             Ok(found) if found.trim() == id_hex => {}
@@ -143,7 +122,7 @@ impl ReplicaManager {
     pub fn seed_partition(
         &self,
         tp: &TopicPartition,
-        topic_id: [u8; 16],
+        topic_id: TopicId,
         start_offset: i64,
     ) -> Result<(), ReplicationError> {
         let dir = self.dir_of(tp);
@@ -157,7 +136,7 @@ impl ReplicaManager {
         strata_log::seed_log_start(&dir, start_offset)?;
         std::fs::write(
             dir.join(PARTITION_METADATA),
-            format!("{}\n", hex(&topic_id)),
+            format!("{}\n", topic_id.to_hex()),
         )
         .map_err(dir_err)?;
         Ok(())
@@ -306,8 +285,4 @@ fn drop_partition(p: Arc<Partition>, dir: &Path) -> Result<(), ReplicationError>
             })
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

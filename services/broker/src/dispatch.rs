@@ -462,7 +462,7 @@ mod version_matrix_tests {
                 .with_replication_factor(1)]);
             call(&state, ApiKey::CreateTopics, v, req.into()).await;
         }
-        let id = state.image().topic("c7").unwrap().id;
+        let id = state.image().topic("c7").unwrap().id.uuid();
         for v in 3..=13 {
             let td = if v >= 13 {
                 TopicProduceData::default().with_topic_id(id)

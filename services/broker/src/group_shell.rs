@@ -15,7 +15,7 @@ use strata_replication::Partition;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{now_ms, BrokerState};
+use crate::state::BrokerState;
 
 /// Kafka's internal topic for committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -68,7 +68,7 @@ impl GroupTask {
         loop {
             let sleep = match self.coordinator.next_deadline() {
                 Some(at) => {
-                    let wait = (at - now_ms()).max(0) as u64;
+                    let wait = (at - state.clock.now_ms()).max(0) as u64;
                     tokio::time::sleep(std::time::Duration::from_millis(wait))
                 }
                 None => tokio::time::sleep(std::time::Duration::from_secs(3600)),
@@ -78,9 +78,9 @@ impl GroupTask {
                     let Some((req, reply)) = msg else { return };
                     next_id += 1;
                     pending.insert(next_id, reply);
-                    self.coordinator.handle(next_id, req, now_ms())
+                    self.coordinator.handle(next_id, req, state.clock.now_ms())
                 }
-                _ = sleep => self.coordinator.tick(now_ms()),
+                _ = sleep => self.coordinator.tick(state.clock.now_ms()),
                 _ = shutdown.cancelled() => return,
             };
             apply(&state, out, &mut pending);
@@ -113,7 +113,7 @@ fn append_records(state: &BrokerState, records: &[GroupRecord]) -> Result<(), St
             .or_default()
             .push(r);
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     for (p, recs) in by_partition {
         let partition = state
             .partition(OFFSETS_TOPIC, p)
@@ -158,8 +158,7 @@ fn encode_batch(records: &[&GroupRecord], now: i64) -> Result<Bytes, String> {
 }
 
 /// Replays every record of the offsets topic into `coordinator` (start-up).
-pub fn load(partitions: &[Arc<Partition>], coordinator: &mut GroupCoordinator) -> usize {
-    let now = now_ms();
+pub fn load(partitions: &[Arc<Partition>], coordinator: &mut GroupCoordinator, now: i64) -> usize {
     let mut loaded = 0;
     for p in partitions {
         let mut offset = p.log_start_offset();

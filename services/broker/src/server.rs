@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BrokerConfig;
 use crate::connection;
-use crate::state::{now_ms, AdminError, BrokerState};
+use crate::state::{AdminError, BrokerState};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +55,10 @@ impl Broker {
             .map_err(|e| BrokerError::Listener(format!("start-up task failed: {e}")))??;
         let state = Arc::new(state);
         if state.config.remote_log_storage_system_enable {
-            let tier = crate::tiering::build(&state.config, state.replicas.clone())
-                .await
-                .map_err(BrokerError::Remote)?;
+            let tier =
+                crate::tiering::build(&state.config, state.replicas.clone(), state.clock.clone())
+                    .await
+                    .map_err(BrokerError::Remote)?;
             tracing::info!(url = tier.url(), "remote tier ready");
             state.set_tier(tier);
         }
@@ -164,9 +165,9 @@ async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
         let s = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
             // segment.ms rolls run every tick: an idle segment is sealed on time.
-            s.replicas.roll_due(now_ms());
+            s.replicas.roll_due(s.clock.now_ms());
             if do_retention {
-                s.replicas.enforce_retention(now_ms());
+                s.replicas.enforce_retention(s.clock.now_ms());
             }
             if do_flush {
                 s.replicas.flush_all();
@@ -201,7 +202,7 @@ async fn cleaner(state: Arc<BrokerState>, shutdown: CancellationToken) {
         let _ = tokio::task::spawn_blocking(move || {
             let mut throttle =
                 strata_log::Throttle::new(s.config.log_cleaner_io_max_bytes_per_second);
-            s.replicas.run_cleaner(now_ms(), &o, &mut throttle);
+            s.replicas.run_cleaner(s.clock.now_ms(), &o, &mut throttle);
         })
         .await;
     }

@@ -10,6 +10,7 @@ use strata_metadata::records::MetadataRecord;
 use strata_metadata::{
     ControllerError, CreateTopicSpec, MetadataError, MetadataImage, MetadataStore, TopicImage,
 };
+use strata_proto::{SharedClock, SystemClock, TopicId};
 use strata_replication::{
     Partition, RecoveredPartition, RemoteLogManager, ReplicaManager, ReplicationError,
     TopicPartition,
@@ -53,26 +54,30 @@ pub struct BrokerState {
     /// The consumer-group coordinator, reached through its task.
     pub groups: GroupShell,
     group_task: Mutex<Option<GroupTask>>,
+    /// Where this node reads the time (timestamps, retention, expiry, timers).
+    pub clock: SharedClock,
 }
 
 /// A topic as created (or as it would be, for `validate_only`).
 pub struct CreatedTopic {
-    pub id: Uuid,
+    pub id: TopicId,
     pub num_partitions: i32,
     pub replication_factor: i16,
     pub overrides: BTreeMap<String, String>,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl BrokerState {
     /// Opens the metadata log and every partition log it names, recovering both.
     pub fn open(config: BrokerConfig, advertised: (String, i32)) -> Result<Self, AdminError> {
+        Self::open_with_clock(config, advertised, SystemClock::shared())
+    }
+
+    /// [`BrokerState::open`] with the clock every timestamp of this node is read from.
+    pub fn open_with_clock(
+        config: BrokerConfig,
+        advertised: (String, i32),
+        clock: SharedClock,
+    ) -> Result<Self, AdminError> {
         let data_dir = config.log_dirs.clone();
         let replicas = Arc::new(ReplicaManager::new(&data_dir)?);
         let mut store = MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id)?;
@@ -105,9 +110,10 @@ impl BrokerState {
             producer_ids: Mutex::new((0, 0)),
             groups,
             group_task: Mutex::new(Some(group_task)),
+            clock,
             config,
         };
-        let now = now_ms();
+        let now = state.clock.now_ms();
         let mut keep = Vec::new();
         for topic in image.topics() {
             let cfg = state.log_config_for(topic);
@@ -115,7 +121,7 @@ impl BrokerState {
                 let tp = TopicPartition::new(topic.name.clone(), *p);
                 state
                     .replicas
-                    .ensure_partition(&tp, *topic.id.as_bytes(), cfg.clone(), now)?;
+                    .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
                 keep.push(tp);
             }
         }
@@ -153,7 +159,7 @@ impl BrokerState {
             .collect();
         let mut task = self.group_task.lock();
         if let Some(task) = task.as_mut() {
-            let n = group_shell::load(&partitions, task.coordinator_mut());
+            let n = group_shell::load(&partitions, task.coordinator_mut(), self.clock.now_ms());
             tracing::info!(records = n, "group coordinator loaded");
         }
         Ok(())
@@ -237,7 +243,7 @@ impl BrokerState {
         &self,
         spec: CreateTopicSpec,
         validate_only: bool,
-        recovered: Option<(Uuid, &[RecoveredPartition])>,
+        recovered: Option<(TopicId, &[RecoveredPartition])>,
     ) -> Result<CreatedTopic, AdminError> {
         self.check_tiering(&spec.configs, None)?;
         let mut store = self.metadata.lock();
@@ -268,7 +274,7 @@ impl BrokerState {
                 if p.partition < num_partitions {
                     self.replicas.seed_partition(
                         &TopicPartition::new(spec.name.clone(), p.partition),
-                        *id.as_bytes(),
+                        id,
                         p.next_offset,
                     )?;
                 }
@@ -349,17 +355,17 @@ impl BrokerState {
 
     fn open_partitions(&self, topic: &TopicImage) -> Result<(), AdminError> {
         let cfg = self.log_config_for(topic);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for p in topic.partitions.keys() {
             let tp = TopicPartition::new(topic.name.clone(), *p);
             self.replicas
-                .ensure_partition(&tp, *topic.id.as_bytes(), cfg.clone(), now)?;
+                .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
         }
         Ok(())
     }
 
     /// Deletes a topic and its logs. Durable on return.
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+    pub fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError> {
         if name == OFFSETS_TOPIC {
             return Err(ControllerError::InvalidRequest(format!(
                 "the internal topic {name} cannot be deleted"
@@ -379,11 +385,7 @@ impl BrokerState {
             .filter(|_| self.log_config_for(topic).remote_storage_enable());
         let remote: Vec<_> = partitions
             .iter()
-            .map(|p| strata_remote::TopicIdPartition {
-                topic_id: id,
-                topic: name.to_string(),
-                partition: *p,
-            })
+            .map(|p| strata_remote::TopicIdPartition::new(id, name.to_string(), *p))
             .collect();
         if let Some(tier) = tiered {
             // Durably listed first: a crash after the commit still purges the bucket.

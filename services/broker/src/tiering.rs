@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use strata_proto::SharedClock;
 
 use object_store::ObjectStore;
 use strata_cache::{CacheOptions, RemoteReader};
@@ -27,6 +28,7 @@ pub const DELETIONS_FILE: &str = "remote-deletions.json";
 pub async fn build(
     config: &BrokerConfig,
     replicas: Arc<ReplicaManager>,
+    clock: SharedClock,
 ) -> Result<Arc<RemoteLogManager>, String> {
     let url = config.remote_storage_url();
     if let Some(every) = fault_every() {
@@ -67,6 +69,7 @@ pub async fn build(
         stats_file: Some(config.log_dirs.join(STATS_FILE)),
         deletions_file: Some(config.log_dirs.join(DELETIONS_FILE)),
         url,
+        clock,
     };
     Ok(Arc::new(
         RemoteLogManager::new(replicas, rsm, meta, reader, cfg).with_request_counts(counting),

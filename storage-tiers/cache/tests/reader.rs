@@ -85,11 +85,7 @@ async fn upload(rsm: &ObjectStoreRsm, dir: &std::path::Path) -> Segment {
     std::fs::write(&tidx, []).unwrap();
     let meta = RemoteLogSegmentMetadata {
         segment_id: RemoteLogSegmentId {
-            tp: TopicIdPartition {
-                topic_id: Uuid::new_v4(),
-                topic: "t".into(),
-                partition: 0,
-            },
+            tp: TopicIdPartition::new(strata_remote::TopicId::random(), "t", 0),
             id: Uuid::new_v4(),
         },
         start_offset: 1000,

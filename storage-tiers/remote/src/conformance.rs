@@ -27,11 +27,7 @@ pub fn test_policy() -> RetryPolicy {
 
 /// A partition of a new topic incarnation named `topic`.
 pub fn new_partition(topic: &str, partition: i32) -> TopicIdPartition {
-    TopicIdPartition {
-        topic_id: Uuid::new_v4(),
-        topic: topic.to_string(),
-        partition,
-    }
+    TopicIdPartition::new(TopicId::random(), topic.to_string(), partition)
 }
 
 /// A segment of `tp` covering `start..start+100` in leader epoch `epoch`.
@@ -566,7 +562,7 @@ pub async fn rebuild_from_bucket(open: &dyn Fn() -> Arc<dyn ObjectStore>, prefix
     use RemoteLogSegmentState::*;
     let cancel = CancellationToken::new();
     let topic = format!("rebuild-{}", Uuid::new_v4().simple());
-    let topic_id = Uuid::new_v4();
+    let topic_id = TopicId::random();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut uploaded = Vec::new();
     {
@@ -574,11 +570,7 @@ pub async fn rebuild_from_bucket(open: &dyn Fn() -> Arc<dyn ObjectStore>, prefix
         let rsm = rsm(store.clone(), prefix);
         let meta = rlmm(store, prefix);
         for partition in 0..3 {
-            let tp = TopicIdPartition {
-                topic_id,
-                topic: topic.clone(),
-                partition,
-            };
+            let tp = TopicIdPartition::new(topic_id, topic.clone(), partition);
             for i in 0..2i64 {
                 let size = 3000 + partition as usize * 10 + i as usize;
                 let data = segment_files(dir.path(), size, i == 0);
@@ -608,9 +600,9 @@ pub async fn rebuild_from_bucket(open: &dyn Fn() -> Arc<dyn ObjectStore>, prefix
     assert_eq!(partitions.len(), 3, "{partitions:?}");
     let mut rebuilt = Vec::new();
     for (i, tp) in partitions.iter().enumerate() {
-        assert_eq!(tp.topic, topic);
+        assert_eq!(tp.topic(), topic);
         assert_eq!(tp.topic_id, topic_id);
-        assert_eq!(tp.partition, i as i32);
+        assert_eq!(tp.partition(), i as i32);
         assert_eq!(
             meta.leader_epoch(tp, &cancel).await.expect("epoch"),
             Some(2)

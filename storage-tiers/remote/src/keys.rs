@@ -11,21 +11,21 @@
 use object_store::path::Path;
 use uuid::Uuid;
 
-use crate::types::{RemoteLogSegmentId, TopicIdPartition};
+use crate::types::{RemoteLogSegmentId, TopicId, TopicIdPartition};
 
 /// `<topic>-<topic id>`: the topic incarnation's folder name.
 pub(crate) fn topic_dir_name(tp: &TopicIdPartition) -> String {
-    format!("{}-{}", tp.topic, tp.topic_id.simple())
+    format!("{}-{}", tp.topic(), tp.topic_id.to_hex())
 }
 
 /// Splits a folder name from [`topic_dir_name`]; topic names may hold `-`, the simple
 /// uuid form does not.
-pub(crate) fn parse_topic_dir_name(name: &str) -> Option<(String, Uuid)> {
+pub(crate) fn parse_topic_dir_name(name: &str) -> Option<(String, TopicId)> {
     let (topic, id) = name.rsplit_once('-')?;
     if topic.is_empty() || id.len() != 32 {
         return None;
     }
-    Some((topic.to_string(), Uuid::try_parse(id).ok()?))
+    Some((topic.to_string(), Uuid::try_parse(id).ok()?.into()))
 }
 
 pub(crate) fn join(prefix: &str, rest: &str) -> Path {
@@ -42,7 +42,10 @@ pub(crate) fn root(prefix: &str) -> Option<Path> {
 }
 
 pub(crate) fn partition_dir(prefix: &str, tp: &TopicIdPartition) -> Path {
-    join(prefix, &format!("{}/{}", topic_dir_name(tp), tp.partition))
+    join(
+        prefix,
+        &format!("{}/{}", topic_dir_name(tp), tp.partition()),
+    )
 }
 
 pub(crate) fn segment_object(
@@ -56,7 +59,7 @@ pub(crate) fn segment_object(
         &format!(
             "{}/{}/{:020}-{}.{}",
             topic_dir_name(&id.tp),
-            id.tp.partition,
+            id.tp.partition(),
             start,
             id.id.simple(),
             suffix
@@ -97,14 +100,10 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let id = Uuid::new_v4();
-        let tp = TopicIdPartition {
-            topic_id: id,
-            topic: "my-topic.v2".into(),
-            partition: 7,
-        };
+        let tp = TopicIdPartition::new(id.into(), "my-topic.v2", 7);
         assert_eq!(
             parse_topic_dir_name(&topic_dir_name(&tp)),
-            Some(("my-topic.v2".to_string(), id))
+            Some(("my-topic.v2".to_string(), id.into()))
         );
         let seg = RemoteLogSegmentId { tp: tp.clone(), id };
         let key = segment_metadata("p", &seg, 42);

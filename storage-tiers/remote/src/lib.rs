@@ -41,6 +41,6 @@ pub use rate::RateLimiter;
 pub use retry::{retry, RetryPolicy};
 pub use types::{
     IndexType, LogSegmentData, RemoteLogSegmentId, RemoteLogSegmentMetadata, RemoteLogSegmentState,
-    RemotePartitionDeleteState, TopicIdPartition,
+    RemotePartitionDeleteState, TopicId, TopicIdPartition,
 };
 pub use url::store_from_url;

@@ -74,9 +74,9 @@ impl SegmentRecord {
         let tp = &meta.segment_id.tp;
         Self {
             format_version: FORMAT_VERSION,
-            topic: tp.topic.clone(),
+            topic: tp.topic().to_string(),
             topic_id: tp.topic_id.to_string(),
-            partition: tp.partition,
+            partition: tp.partition(),
             segment_id: meta.segment_id.id.to_string(),
             start_offset: meta.start_offset,
             end_offset: meta.end_offset,
@@ -100,11 +100,11 @@ impl SegmentRecord {
             .ok_or_else(|| corrupt(format!("unknown state {}", self.state)))?;
         Ok(RemoteLogSegmentMetadata {
             segment_id: RemoteLogSegmentId {
-                tp: TopicIdPartition {
-                    topic_id: uuid(&self.topic_id)?,
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                },
+                tp: TopicIdPartition::new(
+                    uuid(&self.topic_id)?.into(),
+                    self.topic.clone(),
+                    self.partition,
+                ),
                 id: uuid(&self.segment_id)?,
             },
             start_offset: self.start_offset,
@@ -444,11 +444,7 @@ impl RemoteLogMetadataStore {
             .await?;
             for p in listed.common_prefixes {
                 if let Some(partition) = p.filename().and_then(|n| n.parse::<i32>().ok()) {
-                    partitions.push(TopicIdPartition {
-                        topic_id,
-                        topic: topic.clone(),
-                        partition,
-                    });
+                    partitions.push(TopicIdPartition::new(topic_id, topic.clone(), partition));
                 }
             }
         }
@@ -700,14 +696,11 @@ fn parse_delete_state(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::TopicId;
 
     #[test]
     fn epoch_ranges_inside_a_segment() {
-        let tp = TopicIdPartition {
-            topic_id: Uuid::new_v4(),
-            topic: "t".into(),
-            partition: 0,
-        };
+        let tp = TopicIdPartition::new(TopicId::random(), "t", 0);
         let meta = RemoteLogSegmentMetadata {
             segment_id: RemoteLogSegmentId {
                 tp,
@@ -732,11 +725,7 @@ mod tests {
 
     #[test]
     fn record_round_trips_through_json() {
-        let tp = TopicIdPartition {
-            topic_id: Uuid::new_v4(),
-            topic: "orders".into(),
-            partition: 2,
-        };
+        let tp = TopicIdPartition::new(TopicId::random(), "orders", 2);
         let meta = RemoteLogSegmentMetadata {
             segment_id: RemoteLogSegmentId {
                 tp,

@@ -6,13 +6,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use uuid::Uuid;
 
-/// A partition of a topic incarnation (the id survives re-creation of the name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicIdPartition {
-    pub topic_id: Uuid,
-    pub topic: String,
-    pub partition: i32,
-}
+pub use strata_proto::{TopicId, TopicIdPartition};
 
 /// One uploaded copy of a segment: a partition and a fresh id per copy attempt, so an
 /// orphan of a failed copy never collides with a later successful one.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use uuid::Uuid;
+use strata_proto::TopicId;
 
 use super::configs::validate_topic_config;
 use super::error::ControllerError;
@@ -81,7 +81,7 @@ pub fn create_topic(
     spec: &CreateTopicSpec,
     defaults: (i32, i16),
     brokers: &[i32],
-) -> Result<(Uuid, Vec<MetadataRecord>), ControllerError> {
+) -> Result<(TopicId, Vec<MetadataRecord>), ControllerError> {
     create_topic_with_id(image, spec, defaults, brokers, None)
 }
 
@@ -92,11 +92,11 @@ pub fn create_topic_with_id(
     spec: &CreateTopicSpec,
     defaults: (i32, i16),
     brokers: &[i32],
-    id: Option<Uuid>,
-) -> Result<(Uuid, Vec<MetadataRecord>), ControllerError> {
+    id: Option<TopicId>,
+) -> Result<(TopicId, Vec<MetadataRecord>), ControllerError> {
     validate_topic_name(&spec.name)?;
     if let Some(id) = id {
-        if id.is_nil() || image.topic_by_id(&id).is_some() {
+        if id.is_zero() || image.topic_by_id(&id).is_some() {
             return Err(ControllerError::InvalidRequest(format!(
                 "topic id {id} is nil or in use"
             )));
@@ -290,10 +290,10 @@ fn topic_start(topic: &TopicImage, brokers: &[i32]) -> usize {
 }
 
 /// A random topic id that is not the zero UUID and not in use.
-fn new_topic_id(image: &MetadataImage) -> Uuid {
+fn new_topic_id(image: &MetadataImage) -> TopicId {
     loop {
-        let id = Uuid::new_v4();
-        if !id.is_nil() && image.topic_by_id(&id).is_none() {
+        let id = TopicId::random();
+        if !id.is_zero() && image.topic_by_id(&id).is_none() {
             return id;
         }
     }

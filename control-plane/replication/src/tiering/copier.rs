@@ -13,7 +13,7 @@ use strata_remote::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{now_ms, tip, RemoteLogManager, TieringError};
+use super::{tip, RemoteLogManager, TieringError};
 use crate::partition::Partition;
 
 impl RemoteLogManager {
@@ -64,7 +64,7 @@ impl RemoteLogManager {
             end_offset: seg.next_offset - 1,
             max_timestamp_ms: seg.max_timestamp,
             broker_id: self.cfg.broker_id,
-            event_timestamp_ms: now_ms(),
+            event_timestamp_ms: self.now_ms(),
             segment_size_bytes: seg.size_bytes,
             segment_leader_epochs: BTreeMap::from([(epoch, seg.base_offset)]),
             state: RemoteLogSegmentState::CopySegmentStarted,
@@ -100,7 +100,7 @@ impl RemoteLogManager {
             .update_segment_state(
                 &meta.segment_id,
                 RemoteLogSegmentState::CopySegmentFinished,
-                now_ms(),
+                self.now_ms(),
                 epoch,
                 cancel,
             )

@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_remote::{RemotePartitionDeleteState, TopicIdPartition};
+use strata_remote::{RemotePartitionDeleteState, TopicId, TopicIdPartition};
 use tokio_util::sync::CancellationToken;
 
-use super::{now_ms, pending_deletions, RemoteLogManager, TieringError};
-use crate::replica_manager::TopicPartition;
+use super::{pending_deletions, RemoteLogManager, TieringError};
 
 /// How often deletions that failed are retried.
 const DELETION_RETRY: Duration = Duration::from_secs(30);
@@ -42,7 +41,7 @@ impl RemoteLogManager {
     pub fn delete_partition(self: &Arc<Self>, tp: TopicIdPartition) {
         // Stop a sweep of the old incarnation first, so nothing is uploaded after the
         // listing below.
-        let local = TopicPartition::new(tp.topic.clone(), tp.partition);
+        let local = tp.topic_partition.clone();
         if let Some(t) = self.running.lock().get(&local) {
             t.cancel();
         }
@@ -58,8 +57,10 @@ impl RemoteLogManager {
             let cancel = me.shutdown.child_token();
             match me.purge(&tp, &cancel).await {
                 Ok(()) => me.forget_deletion(&tp),
-                Err(e) => tracing::warn!(topic = %tp.topic, partition = tp.partition, error = %e,
-                    "remote partition deletion interrupted; resumed at next start"),
+                Err(e) => {
+                    tracing::warn!(topic = %tp.topic(), partition = tp.partition(), error = %e,
+                    "remote partition deletion interrupted; resumed at next start")
+                }
             }
         });
     }
@@ -71,14 +72,14 @@ impl RemoteLogManager {
     ) -> Result<(), TieringError> {
         let state = self
             .meta
-            .mark_partition_deleted(tp, now_ms(), cancel)
+            .mark_partition_deleted(tp, self.now_ms(), cancel)
             .await?;
         if state == RemotePartitionDeleteState::DeletePartitionMarked {
             self.meta
                 .update_partition_delete_state(
                     tp,
                     RemotePartitionDeleteState::DeletePartitionStarted,
-                    now_ms(),
+                    self.now_ms(),
                     cancel,
                 )
                 .await?;
@@ -91,7 +92,7 @@ impl RemoteLogManager {
             self.stats.deleted(m.segment_size_bytes);
         }
         let objects = self.meta.purge_partition(tp, cancel).await?;
-        tracing::info!(topic = %tp.topic, partition = tp.partition, segments = segments.len(),
+        tracing::info!(topic = %tp.topic(), partition = tp.partition(), segments = segments.len(),
             bytes, objects, "remote partition deleted");
         Ok(())
     }
@@ -115,14 +116,14 @@ impl RemoteLogManager {
     /// Purges every partition listed locally whose topic is not hosted.
     async fn retry_listed_deletions(&self, cancel: &CancellationToken) {
         if let Some(path) = &self.cfg.deletions_file {
-            let hosted: std::collections::HashSet<([u8; 16], i32)> = self
+            let hosted: std::collections::HashSet<(TopicId, i32)> = self
                 .replicas
                 .partitions()
                 .iter()
                 .map(|p| (p.topic_id(), p.topic_partition().partition))
                 .collect();
             for tp in pending_deletions::load(path) {
-                if hosted.contains(&(*tp.topic_id.as_bytes(), tp.partition)) {
+                if hosted.contains(&(tp.topic_id, tp.partition())) {
                     // The topic's deletion never committed.
                     self.forget_deletion(&tp);
                     continue;
@@ -130,7 +131,7 @@ impl RemoteLogManager {
                 match self.purge(&tp, cancel).await {
                     Ok(()) => self.forget_deletion(&tp),
                     Err(e) => {
-                        tracing::warn!(topic = %tp.topic, partition = tp.partition, error = %e,
+                        tracing::warn!(topic = %tp.topic(), partition = tp.partition(), error = %e,
                         "could not finish a remote partition deletion; retrying later")
                     }
                 }
@@ -151,7 +152,7 @@ impl RemoteLogManager {
             match self.meta.partition_delete_state(&tp, cancel).await {
                 Ok(Some(_)) => {
                     if let Err(e) = self.purge(&tp, cancel).await {
-                        tracing::warn!(topic = %tp.topic, partition = tp.partition, error = %e,
+                        tracing::warn!(topic = %tp.topic(), partition = tp.partition(), error = %e,
                             "could not finish a remote partition deletion");
                     }
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use strata_remote::{RemoteLogSegmentMetadata, RemoteLogSegmentState};
 use tokio_util::sync::CancellationToken;
 
-use super::{now_ms, RemoteLogManager, TieringError};
+use super::{RemoteLogManager, TieringError};
 use crate::partition::Partition;
 
 impl RemoteLogManager {
@@ -17,7 +17,7 @@ impl RemoteLogManager {
         cancel: &CancellationToken,
     ) -> Result<(), TieringError> {
         let cfg = p.config();
-        let now = now_ms();
+        let now = self.now_ms();
         let doomed: Vec<RemoteLogSegmentMetadata> = {
             let view = p.remote().read();
             let floor = view.floor();
@@ -82,7 +82,7 @@ impl RemoteLogManager {
                     .update_segment_state(
                         &m.segment_id,
                         RemoteLogSegmentState::DeleteSegmentStarted,
-                        now_ms(),
+                        self.now_ms(),
                         epoch,
                         cancel,
                     )
@@ -93,7 +93,7 @@ impl RemoteLogManager {
                 .update_segment_state(
                     &m.segment_id,
                     RemoteLogSegmentState::DeleteSegmentFinished,
-                    now_ms(),
+                    self.now_ms(),
                     epoch,
                     cancel,
                 )

@@ -22,13 +22,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use strata_cache::RemoteReader;
+use strata_proto::SharedClock;
 use strata_remote::{
     CountingStore, RateLimiter, RemoteLogMetadataStore, RemoteStorageError, RemoteStorageManager,
     TopicIdPartition,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::partition::Partition;
 use crate::replica_manager::{ReplicaManager, TopicPartition};
@@ -55,6 +55,8 @@ pub struct TieringConfig {
     pub deletions_file: Option<PathBuf>,
     /// The remote tier's URL, for logs and DescribeLogDirs.
     pub url: String,
+    /// Where event timestamps and retention deadlines are read.
+    pub clock: SharedClock,
 }
 
 /// What went wrong in the remote tier for one operation.
@@ -202,7 +204,7 @@ impl RemoteLogManager {
             self.copy_sealed(p, cancel).await?;
         }
         let upto = p.remote().read().remote_upto();
-        let now = now_ms();
+        let now = self.now_ms();
         match p.enforce_local_retention(now, upto) {
             Ok(0) => {}
             Ok(n) => {
@@ -305,15 +307,14 @@ impl RemoteLogManager {
 /// The remote tier's name of a hosted partition.
 pub(crate) fn tip(p: &Partition) -> TopicIdPartition {
     TopicIdPartition {
-        topic_id: Uuid::from_bytes(p.topic_id()),
-        topic: p.topic_partition().topic.clone(),
-        partition: p.topic_partition().partition,
+        topic_id: p.topic_id(),
+        topic_partition: p.topic_partition().clone(),
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+impl RemoteLogManager {
+    /// The time on this node's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.cfg.clock.now_ms()
+    }
 }

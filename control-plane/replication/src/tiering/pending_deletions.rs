@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use strata_remote::TopicIdPartition;
+use strata_remote::{TopicId, TopicIdPartition};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -24,11 +24,11 @@ pub(super) fn load(path: &Path) -> Vec<TopicIdPartition> {
     read(path)
         .into_iter()
         .filter_map(|e| {
-            Some(TopicIdPartition {
-                topic_id: Uuid::parse_str(&e.topic_id).ok()?,
-                topic: e.topic,
-                partition: e.partition,
-            })
+            Some(TopicIdPartition::new(
+                TopicId::from(Uuid::parse_str(&e.topic_id).ok()?),
+                e.topic,
+                e.partition,
+            ))
         })
         .collect()
 }
@@ -41,9 +41,9 @@ pub(super) fn update(
 ) -> std::io::Result<()> {
     let mut all = read(path);
     let entry = |tp: &TopicIdPartition| Entry {
-        topic_id: tp.topic_id.hyphenated().to_string(),
-        topic: tp.topic.clone(),
-        partition: tp.partition,
+        topic_id: tp.topic_id.to_string(),
+        topic: tp.topic().to_string(),
+        partition: tp.partition(),
     };
     all.extend(add.iter().map(entry));
     for tp in remove {
@@ -85,11 +85,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pending.json");
         assert!(load(&path).is_empty());
-        let tp = |p| TopicIdPartition {
-            topic_id: Uuid::from_u128(7),
-            topic: "t".into(),
-            partition: p,
-        };
+        let tp = |p| TopicIdPartition::new(TopicId::from(Uuid::from_u128(7)), "t", p);
         update(&path, &[tp(0), tp(1)], &[]).unwrap();
         update(&path, &[tp(1)], &[tp(0)]).unwrap();
         assert_eq!(load(&path), vec![tp(1)]);

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use strata_remote::{RemoteLogSegmentState, TopicIdPartition};
+use strata_remote::{RemoteLogSegmentState, TopicId, TopicIdPartition};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::{RemoteLogManager, TieringError};
 
@@ -27,11 +26,11 @@ impl RemoteLogManager {
     pub async fn find_in_bucket(
         &self,
         name: &str,
-    ) -> Result<Option<(Uuid, Vec<RecoveredPartition>)>, TieringError> {
+    ) -> Result<Option<(TopicId, Vec<RecoveredPartition>)>, TieringError> {
         let cancel = CancellationToken::new();
         let all = self.meta.list_partitions(name, &cancel).await?;
         // Incarnations this node deleted whose purge has not finished yet.
-        let deleted: Vec<Uuid> = self
+        let deleted: Vec<TopicId> = self
             .cfg
             .deletions_file
             .as_deref()
@@ -40,14 +39,14 @@ impl RemoteLogManager {
             .into_iter()
             .map(|tp| tp.topic_id)
             .collect();
-        let mut by_id: BTreeMap<Uuid, Vec<TopicIdPartition>> = BTreeMap::new();
+        let mut by_id: BTreeMap<TopicId, Vec<TopicIdPartition>> = BTreeMap::new();
         for tp in all
             .into_iter()
-            .filter(|tp| tp.topic == name && !deleted.contains(&tp.topic_id))
+            .filter(|tp| tp.topic() == name && !deleted.contains(&tp.topic_id))
         {
             by_id.entry(tp.topic_id).or_default().push(tp);
         }
-        let mut best: Option<(i64, Uuid, Vec<RecoveredPartition>)> = None;
+        let mut best: Option<(i64, TopicId, Vec<RecoveredPartition>)> = None;
         'ids: for (id, tps) in by_id {
             let mut parts = Vec::new();
             let mut newest = i64::MIN;
@@ -74,7 +73,7 @@ impl RemoteLogManager {
                         .unwrap_or(i64::MIN),
                 );
                 parts.push(RecoveredPartition {
-                    partition: tp.partition,
+                    partition: tp.partition(),
                     start_offset: segs.iter().map(|m| m.start_offset).min().unwrap_or(0),
                     next_offset: segs.iter().map(|m| m.end_offset + 1).max().unwrap_or(0),
                     segments: segs.len(),

@@ -125,7 +125,7 @@ pub async fn handle(
                 // configs from v5.
                 let mut r = result;
                 if v >= 7 {
-                    r = r.with_topic_id(created.id);
+                    r = r.with_topic_id(created.id.uuid());
                 }
                 if v >= 5 {
                     r = r
@@ -156,7 +156,13 @@ pub const RECOVER_FROM_REMOTE: &str = "strata.recover.from.remote";
 async fn find_recoverable(
     state: &BrokerState,
     name: &str,
-) -> Result<(uuid::Uuid, Vec<strata_replication::RecoveredPartition>), String> {
+) -> Result<
+    (
+        strata_proto::TopicId,
+        Vec<strata_replication::RecoveredPartition>,
+    ),
+    String,
+> {
     let Some(tier) = state.tier() else {
         return Err(format!(
             "{RECOVER_FROM_REMOTE}: tiered storage is disabled on this broker"

@@ -23,7 +23,9 @@ pub async fn handle(
             .map(|t| match &t.name {
                 Some(n) => (Some(n.to_string()), t.topic_id),
                 None => (
-                    image.topic_by_id(&t.topic_id).map(|x| x.name.clone()),
+                    image
+                        .topic_by_id(&t.topic_id.into())
+                        .map(|x| x.name.clone()),
                     t.topic_id,
                 ),
             })
@@ -48,7 +50,7 @@ pub async fn handle(
             }
             match state.delete_topic(&name) {
                 // topic_id exists from v6 on, error_message from v5.
-                Ok(real_id) if v >= 6 => result.with_topic_id(real_id),
+                Ok(real_id) if v >= 6 => result.with_topic_id(real_id.uuid()),
                 Ok(_) => result,
                 Err(e) => {
                     let (code, msg) = admin_error(&e);

@@ -36,7 +36,9 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     let mut wanted = Vec::new();
     for t in &req.topics {
         let name = if by_id {
-            image.topic_by_id(&t.topic_id).map(|x| x.name.clone())
+            image
+                .topic_by_id(&t.topic_id.into())
+                .map(|x| x.name.clone())
         } else {
             Some(t.topic.to_string())
         };

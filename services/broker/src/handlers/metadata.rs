@@ -31,7 +31,7 @@ pub async fn handle(
             for t in list {
                 let name = match &t.name {
                     Some(n) => n.to_string(),
-                    None => match image.topic_by_id(&t.topic_id) {
+                    None => match image.topic_by_id(&t.topic_id.into()) {
                         Some(topic) => topic.name.clone(),
                         None => {
                             topics.push(
@@ -127,7 +127,11 @@ fn describe(t: &TopicImage, version: i16) -> MetadataResponseTopic {
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(t.name.clone())))
-        .with_topic_id(if version >= 10 { t.id } else { Uuid::nil() })
+        .with_topic_id(if version >= 10 {
+            t.id.uuid()
+        } else {
+            Uuid::nil()
+        })
         .with_is_internal(version >= 1 && t.name.starts_with("__"))
         .with_partitions(partitions)
 }

@@ -7,7 +7,7 @@ use kafka_protocol::ResponseError;
 use super::{str_bytes, topic_name};
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::{now_ms, BrokerState};
+use crate::state::BrokerState;
 
 pub async fn handle(
     state: &BrokerState,
@@ -17,12 +17,14 @@ pub async fn handle(
     let image = state.image();
     let acks_ok = matches!(req.acks, -1..=1);
     let transactional = req.transactional_id.is_some();
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         // v13+ names topics by id.
         let name = if ctx.api_version >= 13 {
-            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+            image
+                .topic_by_id(&topic.topic_id.into())
+                .map(|t| t.name.clone())
         } else {
             Some(topic.name.to_string())
         };

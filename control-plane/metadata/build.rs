@@ -1,8 +1,0 @@
-//! Compiles `proto/metadata.proto` with protox (pure Rust, no `protoc`).
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=../../proto/metadata.proto");
-    let fds = protox::compile(["metadata.proto"], ["../../proto"])?;
-    prost_build::Config::new().compile_fds(fds)?;
-    Ok(())
-}
