@@ -152,6 +152,43 @@ def test_zero_partitions(broker, topic):
     assert code == KafkaError.INVALID_PARTITIONS
 
 
+def test_partition_count_per_request_is_bounded(broker, topic):
+    """Regression: one CreateTopics could ask for a million partitions and the broker
+    opened them all. Above strata.max.partitions.per.request (10000 by default) the topic
+    fails with INVALID_PARTITIONS, nothing is created, and the broker keeps answering."""
+    code = create_error(broker.bootstrap, NewTopic(topic, 50_000, 1))
+    assert code == KafkaError.INVALID_PARTITIONS
+    assert topic not in admin(broker.bootstrap).list_topics(timeout=T).topics
+    create_topic(broker.bootstrap, f"{topic}-after", 1)
+
+
+def test_partition_limits_count_the_whole_request_and_the_broker(broker_factory, topic):
+    """The per-request bound sums every topic of one CreateTopics; the per-broker bound
+    (strata.max.partitions.per.broker) counts what the broker already hosts, the internal
+    offsets topic included, and also holds for CreatePartitions. Refused topics are not
+    created; the others are."""
+    b = broker_factory(config={"strata.max.partitions.per.request": 8,
+                               "strata.max.partitions.per.broker": 20,
+                               "offsets.topic.num.partitions": 3})
+    fs = admin(b.bootstrap).create_topics(
+        [NewTopic(f"{topic}-a", 5, 1), NewTopic(f"{topic}-b", 5, 1)], operation_timeout=30)
+    fs[f"{topic}-a"].result(timeout=T)
+    with pytest.raises(KafkaException) as ei:
+        fs[f"{topic}-b"].result(timeout=T)
+    assert ei.value.args[0].code() == KafkaError.INVALID_PARTITIONS
+    # Hosted: 3 offsets + 5 = 8. Another 8 fit (16), then 5 more do not (21 > 20).
+    create_topic(b.bootstrap, f"{topic}-c", 8)
+    assert create_error(b.bootstrap, NewTopic(f"{topic}-d", 5, 1)) == KafkaError.INVALID_PARTITIONS
+    create_topic(b.bootstrap, f"{topic}-d", 4)
+    grow = admin(b.bootstrap).create_partitions([NewPartitions(f"{topic}-c", 9)])
+    with pytest.raises(KafkaException) as ei:
+        grow[f"{topic}-c"].result(timeout=T)
+    assert ei.value.args[0].code() == KafkaError.INVALID_PARTITIONS
+    topics = admin(b.bootstrap).list_topics(timeout=T).topics
+    assert f"{topic}-b" not in topics
+    assert len(topics[f"{topic}-c"].partitions) == 8
+
+
 @pytest.mark.parametrize("config", [{"no.such.config": "1"}, {"retention.ms": "abc"},
                                     {"cleanup.policy": "sometimes"}])
 def test_invalid_configs(broker, topic, config):

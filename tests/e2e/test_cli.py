@@ -96,6 +96,15 @@ def test_serve_rejects_bad_config_value(tmp_path):
     assert "num.partitions" in r.stderr
 
 
+def test_serve_rejects_an_unbounded_size(tmp_path):
+    """Regression: queued.max.request.bytes = i64::MAX used to panic at start-up; now
+    startup stops with a non-zero exit naming the key and its bound."""
+    r = serve_fails_fast(tmp_path, {"queued.max.request.bytes": 2**63 - 1})
+    assert r.returncode != 0
+    assert "queued.max.request.bytes" in r.stderr
+    assert "panicked" not in r.stderr
+
+
 def test_serve_help():
     """strata serve --help documents --config, --data-dir, --listen and the STRATA_ env vars."""
     out = strata("serve", "--help", timeout=20).stdout

@@ -108,3 +108,26 @@ def test_idempotent_across_broker_restart(fresh_broker, topic, how):
     assert len(acked) == sent
     msgs = ck_consume_range(b.bootstrap, topic, list(range(PARTS)), timeout=90)
     check_exactly_once_in_order(msgs, acked, sent)
+
+
+def test_idle_producer_state_expires_and_the_producer_carries_on(broker_factory, topic):
+    """Regression: producer state never expired. With producer.id.expiration.ms = 1 s the
+    broker forgets an idle producer; when it comes back with its next sequence number the
+    batch is accepted (Kafka's rule for a producer it has no state for), so the client
+    sees no error and nothing is lost or duplicated."""
+    b = broker_factory(config={"producer.id.expiration.ms": 1000,
+                               "producer.id.expiration.check.interval.ms": 200})
+    create_topic(b.bootstrap, topic, PARTS)
+    p = ck_producer(b.bootstrap, **{"enable.idempotence": True, "acks": "all"})
+    log = DeliveryLog()
+    produce_numbered(p, topic, 0, 300, log)
+    assert p.flush(60) == 0
+    deadline = time.monotonic() + 60
+    while "expired idle producer state" not in b.log_tail(200):
+        assert time.monotonic() < deadline, "the broker never expired the idle producer"
+        time.sleep(0.2)
+    produce_numbered(p, topic, 300, 300, log)
+    assert p.flush(60) == 0
+    assert not log.errors, log.errors[:5]
+    msgs = ck_consume_range(b.bootstrap, topic, list(range(PARTS)), expected=600)
+    check_exactly_once_in_order(msgs, set(range(600)), 600)

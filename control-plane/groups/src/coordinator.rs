@@ -74,6 +74,13 @@ impl GroupCoordinator {
         }
     }
 
+    /// Forgets every group, keeping the configuration: the state is then rebuilt with
+    /// [`GroupCoordinator::replay`] from what the log holds, e.g. after a write whose
+    /// records could not be appended (memory must not be ahead of the log).
+    pub fn reset(&mut self) {
+        self.groups.clear();
+    }
+
     /// Handles one request. Its reply is in the output unless it waits for a rebalance
     /// (JoinGroup, SyncGroup), in which case a later `handle` or `tick` carries it.
     pub fn handle(&mut self, id: RequestId, req: Request, now: i64) -> Output {

@@ -29,6 +29,9 @@ pub enum GroupError {
     OffsetMetadataTooLarge,
     #[error("group is subscribed to the topic")]
     GroupSubscribedToTopic,
+    /// The records of a write could not be made durable: the write did not happen.
+    #[error("coordinator not available")]
+    CoordinatorNotAvailable,
 }
 
 /// A `__consumer_offsets` record that does not decode.

@@ -36,7 +36,7 @@ pub use coordinator::{partition_for, GroupCoordinator, MemberIdGenerator, Output
 pub use error::{DecodeError, GroupError};
 pub use group::GroupState;
 pub use offsets::EMPTY_GROUP_GRACE_MS;
-pub use record::{GroupRecord, MemberRecord};
+pub use record::{truncate_on_char_boundary, GroupRecord, MemberRecord, MAX_STRING_BYTES};
 pub use request::{
     DescribedMember, GroupDescription, GroupListing, JoinGroupReply, JoinedMember,
     OffsetCommitEntry, Reply, Request, SyncGroupReply,

@@ -312,6 +312,9 @@ impl GroupCoordinator {
                 if let Some(s) = m.awaiting_sync.take() {
                     out.replies
                         .push((s, sync_error(GroupError::RebalanceInProgress)));
+                    // Answered, the member's session runs again from now (Kafka's
+                    // completeAndScheduleNextHeartbeatExpiration), not from its SyncGroup.
+                    m.session_deadline = now + m.session_timeout_ms as i64;
                 }
             }
         }

@@ -59,11 +59,28 @@ const GROUP_KEY: i16 = 2;
 const OFFSET_VALUE: i16 = 3;
 const GROUP_VALUE: i16 = 3;
 
+/// A Kafka STRING (i16 length). Callers keep strings within [`MAX_STRING_BYTES`]
+/// (group ids are validated, member ids built to fit); anything longer is cut at the
+/// last whole character that fits, never inside one, so the record always decodes.
 fn put_str(b: &mut BytesMut, s: &str) {
-    let bytes = s.as_bytes();
-    let len = bytes.len().min(i16::MAX as usize);
-    b.put_i16(len as i16);
-    b.put_slice(&bytes[..len]);
+    let s = truncate_on_char_boundary(s, MAX_STRING_BYTES);
+    b.put_i16(s.len() as i16);
+    b.put_slice(s.as_bytes());
+}
+
+/// The most bytes a Kafka STRING holds.
+pub const MAX_STRING_BYTES: usize = i16::MAX as usize;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn truncate_on_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn put_nullable_str(b: &mut BytesMut, s: Option<&str>) {
@@ -360,6 +377,44 @@ mod tests {
             }],
         });
         roundtrip(GroupRecord::GroupTombstone { group: "g".into() });
+    }
+
+    /// Regression: a string longer than a Kafka STRING holds was cut at a byte count,
+    /// possibly inside a multi-byte character, and the record then failed to decode.
+    #[test]
+    fn an_over_long_multibyte_string_is_cut_on_a_character_boundary() {
+        // 3-byte characters: 32767 is not a multiple of 3, so a byte cut splits one.
+        let long = "€".repeat(MAX_STRING_BYTES / 3 + 10);
+        let r = GroupRecord::Group {
+            group: "g".into(),
+            protocol_type: "consumer".into(),
+            generation: 1,
+            protocol: Some(long.clone()),
+            leader: Some(long.clone()),
+            state_timestamp: 0,
+            members: vec![MemberRecord {
+                member_id: long.clone(),
+                group_instance_id: None,
+                client_id: long.clone(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 1,
+                session_timeout_ms: 1,
+                subscription: Bytes::new(),
+                assignment: Bytes::new(),
+            }],
+        };
+        let back = GroupRecord::decode(&r.key(), r.value().as_deref()).expect("decodes");
+        let cut = truncate_on_char_boundary(&long, MAX_STRING_BYTES);
+        assert_eq!(cut.len(), MAX_STRING_BYTES - MAX_STRING_BYTES % 3);
+        let GroupRecord::Group {
+            members, leader, ..
+        } = back
+        else {
+            panic!("not a group record")
+        };
+        assert_eq!(leader.as_deref(), Some(cut));
+        assert_eq!(members[0].member_id, cut);
+        assert_eq!(members[0].client_id, cut);
     }
 
     proptest! {

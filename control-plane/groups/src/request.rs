@@ -139,6 +139,51 @@ pub struct GroupDescription {
     pub members: Vec<DescribedMember>,
 }
 
+impl Reply {
+    /// This reply with `error` in place of success wherever it reports a write: what a
+    /// client must see when the records of its request did not become durable. Replies
+    /// of reads are returned unchanged.
+    pub fn failed_write(self, error: GroupError) -> Reply {
+        let e = Some(error);
+        match self {
+            Reply::JoinGroup(r) => Reply::JoinGroup(JoinGroupReply {
+                error: e,
+                generation_id: -1,
+                members: Vec::new(),
+                ..r
+            }),
+            Reply::SyncGroup(r) => Reply::SyncGroup(SyncGroupReply {
+                error: e,
+                assignment: Bytes::new(),
+                ..r
+            }),
+            Reply::Heartbeat(_) => Reply::Heartbeat(e),
+            Reply::LeaveGroup { members, .. } => Reply::LeaveGroup {
+                error: e,
+                members: members
+                    .into_iter()
+                    .map(|(m, i, _)| (m, i, Some(error)))
+                    .collect(),
+            },
+            Reply::OffsetCommit(parts) => {
+                Reply::OffsetCommit(parts.into_iter().map(|(tp, _)| (tp, Some(error))).collect())
+            }
+            Reply::OffsetDelete { partitions, .. } => Reply::OffsetDelete {
+                error: e,
+                partitions: partitions
+                    .into_iter()
+                    .map(|(tp, _)| (tp, Some(error)))
+                    .collect(),
+            },
+            Reply::DeleteGroups(groups) => {
+                Reply::DeleteGroups(groups.into_iter().map(|(g, _)| (g, Some(error))).collect())
+            }
+            read
+            @ (Reply::OffsetFetch { .. } | Reply::ListGroups(_) | Reply::DescribeGroups(_)) => read,
+        }
+    }
+}
+
 /// The coordinator's answer to one [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {

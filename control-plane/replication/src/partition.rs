@@ -265,22 +265,34 @@ impl Partition {
 
     /// Retention of a local-only log; a tiered log only rolls and drops what is below
     /// its start here (the remote log manager runs its retention).
+    pub(crate) fn remove_expired_producers(&self, now_ms: i64, max_idle_ms: i64) -> usize {
+        self.log
+            .write()
+            .remove_expired_producers(now_ms, max_idle_ms)
+    }
+
     pub(crate) fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         self.log.write().enforce_retention(now_ms)
     }
 
-    /// Compacts the log if its policy and dirty ratio call for it. Holds the log for
-    /// the clean (produce and fetch of this partition wait).
+    /// Compacts the log if its policy and dirty ratio call for it. The log is held
+    /// only to plan the clean and to swap the cleaned segments in: reading, rewriting
+    /// and the I/O throttle's sleeps happen while produce and fetch go on.
     pub(crate) fn clean_if_needed(
         &self,
         now_ms: i64,
         opts: &CleanerOptions,
         throttle: &mut Throttle,
     ) -> Result<Option<CleanStats>, LogError> {
-        if !self.log.read().needs_cleaning(now_ms) {
-            return Ok(None);
-        }
-        self.log.write().clean(now_ms, opts, throttle).map(Some)
+        let plan = {
+            let log = self.log.read();
+            if !log.needs_cleaning(now_ms) {
+                return Ok(None);
+            }
+            log.plan_clean()?
+        };
+        let prepared = plan.prepare(now_ms, opts, throttle)?;
+        self.log.write().finish_clean(prepared, opts).map(Some)
     }
 
     pub(crate) fn flush(&self) -> Result<(), LogError> {

@@ -222,6 +222,15 @@ impl ReplicaManager {
         }
     }
 
+    /// Forgets idempotent producers idle for `max_idle_ms` on every partition
+    /// (`producer.id.expiration.ms`); returns how many went.
+    pub fn remove_expired_producers(&self, now_ms: i64, max_idle_ms: i64) -> usize {
+        self.partitions()
+            .iter()
+            .map(|p| p.remove_expired_producers(now_ms, max_idle_ms))
+            .sum()
+    }
+
     /// One pass of the log cleaner over every compacted partition that needs it.
     /// `throttle` bounds the cleaner's I/O across the pass.
     pub fn run_cleaner(&self, now_ms: i64, opts: &CleanerOptions, throttle: &mut Throttle) {

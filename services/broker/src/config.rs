@@ -5,11 +5,18 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use strata_log::{LogConfig, TimestampType};
 
+/// The largest in-memory size any config may ask for (1 TiB): a bound so a typo cannot
+/// overflow the arithmetic or the allocators that size buffers and semaphores from it.
+const MAX_MEMORY_BYTES: i64 = 1 << 40;
+/// The largest on-disk cache any config may ask for (1 PiB).
+const MAX_DISK_BYTES: i64 = 1 << 50;
+
 /// Broker settings under Kafka's property names (`num.partitions`, `log.dirs`, …).
 ///
 /// Unknown keys are rejected when parsed (`deny_unknown_fields`); [`BrokerConfig::validate`]
 /// then reports every bad value at once. Where a default differs from Apache Kafka's,
 /// the field says why.
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
@@ -69,6 +76,11 @@ pub struct BrokerConfig {
     pub log_retention_check_interval_ms: i64,
     #[serde(rename = "log.flush.offset.checkpoint.interval.ms")]
     pub log_flush_offset_checkpoint_interval_ms: i64,
+    /// How long an idempotent producer's state is kept after its last batch.
+    #[serde(rename = "producer.id.expiration.ms")]
+    pub producer_id_expiration_ms: i64,
+    #[serde(rename = "producer.id.expiration.check.interval.ms")]
+    pub producer_id_expiration_check_interval_ms: i64,
     #[serde(rename = "log.message.timestamp.type")]
     pub log_message_timestamp_type: String,
     #[serde(rename = "log.message.timestamp.before.max.ms")]
@@ -83,6 +95,8 @@ pub struct BrokerConfig {
     pub log_cleaner_backoff_ms: i64,
     #[serde(rename = "log.cleaner.dedupe.buffer.size")]
     pub log_cleaner_dedupe_buffer_size: i64,
+    #[serde(rename = "log.cleaner.io.buffer.size")]
+    pub log_cleaner_io_buffer_size: i64,
     #[serde(rename = "log.cleaner.io.max.bytes.per.second")]
     pub log_cleaner_io_max_bytes_per_second: f64,
     #[serde(rename = "offsets.topic.num.partitions")]
@@ -101,6 +115,14 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     #[serde(rename = "group.max.size")]
     pub group_max_size: i32,
+    /// Strata only (Kafka has no such bound): partitions one CreateTopics or
+    /// CreatePartitions request may create, so one request cannot make the node open a
+    /// million logs.
+    #[serde(rename = "strata.max.partitions.per.request")]
+    pub max_partitions_per_request: i32,
+    /// Strata only: partition replicas this broker may host in all.
+    #[serde(rename = "strata.max.partitions.per.broker")]
+    pub max_partitions_per_broker: i32,
     /// Kafka's default is false; Strata tiers out of the box (into a folder under the
     /// data directory unless `remote.log.storage.url` says otherwise).
     #[serde(rename = "remote.log.storage.system.enable")]
@@ -172,6 +194,8 @@ impl Default for BrokerConfig {
             log_retention_hours: 168,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
             log_flush_offset_checkpoint_interval_ms: 60_000,
             log_message_timestamp_type: "CreateTime".into(),
             log_message_timestamp_before_max_ms: i64::MAX,
@@ -180,6 +204,7 @@ impl Default for BrokerConfig {
             log_cleaner_enable: true,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_dedupe_buffer_size: 134_217_728,
+            log_cleaner_io_buffer_size: 524_288,
             log_cleaner_io_max_bytes_per_second: f64::MAX,
             offsets_topic_num_partitions: 50,
             offsets_topic_segment_bytes: 104_857_600,
@@ -189,6 +214,8 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3000,
             group_max_size: i32::MAX,
+            max_partitions_per_request: 10_000,
+            max_partitions_per_broker: 100_000,
             remote_log_storage_system_enable: true,
             remote_log_storage_url: None,
             remote_log_manager_task_interval_ms: 500,
@@ -295,10 +322,11 @@ impl BrokerConfig {
             "must be >= 1",
         );
         check(
-            self.queued_max_request_bytes >= self.socket_request_max_bytes as i64,
+            self.queued_max_request_bytes >= self.socket_request_max_bytes as i64
+                && self.queued_max_request_bytes <= MAX_MEMORY_BYTES,
             "queued.max.request.bytes",
             self.queued_max_request_bytes.to_string(),
-            "must be >= socket.request.max.bytes",
+            "must be >= socket.request.max.bytes and <= 1099511627776",
         );
         check(
             self.message_max_bytes >= 0,
@@ -349,6 +377,18 @@ impl BrokerConfig {
             "must be >= -1",
         );
         check(
+            self.producer_id_expiration_ms >= 1,
+            "producer.id.expiration.ms",
+            self.producer_id_expiration_ms.to_string(),
+            "must be >= 1",
+        );
+        check(
+            self.producer_id_expiration_check_interval_ms >= 1,
+            "producer.id.expiration.check.interval.ms",
+            self.producer_id_expiration_check_interval_ms.to_string(),
+            "must be >= 1",
+        );
+        check(
             self.log_retention_check_interval_ms >= 1,
             "log.retention.check.interval.ms",
             self.log_retention_check_interval_ms.to_string(),
@@ -394,10 +434,16 @@ impl BrokerConfig {
             "must be >= 0",
         );
         check(
-            self.log_cleaner_dedupe_buffer_size >= 1024 * 1024,
+            (1024 * 1024..=MAX_MEMORY_BYTES).contains(&self.log_cleaner_dedupe_buffer_size),
             "log.cleaner.dedupe.buffer.size",
             self.log_cleaner_dedupe_buffer_size.to_string(),
-            "must be >= 1048576",
+            "must be between 1048576 and 1099511627776",
+        );
+        check(
+            (4096..=1 << 30).contains(&self.log_cleaner_io_buffer_size),
+            "log.cleaner.io.buffer.size",
+            self.log_cleaner_io_buffer_size.to_string(),
+            "must be between 4096 and 1073741824",
         );
         check(
             self.log_cleaner_io_max_bytes_per_second > 0.0,
@@ -444,11 +490,11 @@ impl BrokerConfig {
             "must be >= 1",
         );
         check(
-            self.remote_log_index_file_cache_total_size_bytes >= 1,
+            (1..=MAX_MEMORY_BYTES).contains(&self.remote_log_index_file_cache_total_size_bytes),
             "remote.log.index.file.cache.total.size.bytes",
             self.remote_log_index_file_cache_total_size_bytes
                 .to_string(),
-            "must be >= 1",
+            "must be between 1 and 1099511627776",
         );
         check(
             (65_536..=268_435_456).contains(&self.remote_log_fetch_chunk_bytes),
@@ -463,16 +509,17 @@ impl BrokerConfig {
             "must be between 0 and 64",
         );
         check(
-            self.remote_log_cache_memory_bytes >= self.remote_log_fetch_chunk_bytes,
+            self.remote_log_cache_memory_bytes >= self.remote_log_fetch_chunk_bytes
+                && self.remote_log_cache_memory_bytes <= MAX_MEMORY_BYTES,
             "remote.log.cache.memory.bytes",
             self.remote_log_cache_memory_bytes.to_string(),
-            "must be >= remote.log.fetch.chunk.bytes",
+            "must be >= remote.log.fetch.chunk.bytes and <= 1099511627776",
         );
         check(
-            self.remote_log_cache_disk_bytes >= 0,
+            (0..=MAX_DISK_BYTES).contains(&self.remote_log_cache_disk_bytes),
             "remote.log.cache.disk.bytes",
             self.remote_log_cache_disk_bytes.to_string(),
-            "must be >= 0",
+            "must be between 0 and 1125899906842624",
         );
         if let Some(url) = &self.remote_log_storage_url {
             check(
@@ -527,6 +574,18 @@ impl BrokerConfig {
             "group.max.size",
             self.group_max_size.to_string(),
             "must be >= 1",
+        );
+        check(
+            (1..=1_000_000).contains(&self.max_partitions_per_request),
+            "strata.max.partitions.per.request",
+            self.max_partitions_per_request.to_string(),
+            "must be between 1 and 1000000",
+        );
+        check(
+            (1..=10_000_000).contains(&self.max_partitions_per_broker),
+            "strata.max.partitions.per.broker",
+            self.max_partitions_per_broker.to_string(),
+            "must be between 1 and 10000000",
         );
         if problems.is_empty() {
             Ok(())
@@ -587,6 +646,14 @@ impl BrokerConfig {
                 self.log_retention_check_interval_ms.to_string(),
             ),
             (
+                "producer.id.expiration.ms",
+                self.producer_id_expiration_ms.to_string(),
+            ),
+            (
+                "producer.id.expiration.check.interval.ms",
+                self.producer_id_expiration_check_interval_ms.to_string(),
+            ),
+            (
                 "log.flush.offset.checkpoint.interval.ms",
                 self.log_flush_offset_checkpoint_interval_ms.to_string(),
             ),
@@ -611,6 +678,10 @@ impl BrokerConfig {
             (
                 "log.cleaner.dedupe.buffer.size",
                 self.log_cleaner_dedupe_buffer_size.to_string(),
+            ),
+            (
+                "log.cleaner.io.buffer.size",
+                self.log_cleaner_io_buffer_size.to_string(),
             ),
             (
                 "log.cleaner.io.max.bytes.per.second",
@@ -680,6 +751,14 @@ impl BrokerConfig {
                 self.group_initial_rebalance_delay_ms.to_string(),
             ),
             ("group.max.size", self.group_max_size.to_string()),
+            (
+                "strata.max.partitions.per.request",
+                self.max_partitions_per_request.to_string(),
+            ),
+            (
+                "strata.max.partitions.per.broker",
+                self.max_partitions_per_broker.to_string(),
+            ),
         ]
     }
 
@@ -775,6 +854,31 @@ mod tests {
         let keys: Vec<_> = errs.iter().map(|p| p.key).collect();
         assert!(keys.contains(&"num.partitions"));
         assert!(keys.contains(&"listeners"));
+    }
+
+    /// Regression: an i64::MAX queued.max.request.bytes passed validation and then
+    /// panicked in `Semaphore::new` at start-up.
+    #[test]
+    fn memory_sizes_are_bounded_above() {
+        let c = BrokerConfig {
+            queued_max_request_bytes: i64::MAX,
+            log_cleaner_dedupe_buffer_size: i64::MAX,
+            remote_log_cache_memory_bytes: i64::MAX,
+            remote_log_cache_disk_bytes: i64::MAX,
+            remote_log_index_file_cache_total_size_bytes: i64::MAX,
+            ..Default::default()
+        };
+        let errs = c.validate().unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|p| p.key).collect();
+        for k in [
+            "queued.max.request.bytes",
+            "log.cleaner.dedupe.buffer.size",
+            "remote.log.cache.memory.bytes",
+            "remote.log.cache.disk.bytes",
+            "remote.log.index.file.cache.total.size.bytes",
+        ] {
+            assert!(keys.contains(&k), "{k} not refused: {keys:?}");
+        }
     }
 
     #[test]

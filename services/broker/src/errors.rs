@@ -17,8 +17,8 @@ pub fn log_error(e: &LogError) -> (i16, String) {
         LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::Io(_) => ResponseError::KafkaStorageError,
-        #[allow(unreachable_patterns)]
-        _ => ResponseError::UnknownServerError,
+        // A segment past u32::MAX relative offsets is a broker limit, not the request's.
+        LogError::SegmentOverflow(_) => ResponseError::UnknownServerError,
     };
     if matches!(err, ResponseError::KafkaStorageError) {
         tracing::error!(error = %e, "storage error");
@@ -34,7 +34,7 @@ pub fn tiering_error(e: &strata_replication::TieringError) -> (i16, String) {
     let err = match e {
         TieringError::NotRemote(_) => ResponseError::OffsetOutOfRange,
         TieringError::Log(l) => return log_error(l),
-        _ => ResponseError::KafkaStorageError,
+        TieringError::Remote(_) | TieringError::Read(_) => ResponseError::KafkaStorageError,
     };
     (err.code(), e.to_string())
 }
@@ -50,8 +50,6 @@ pub fn controller_error(e: &ControllerError) -> (i16, String) {
         ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
         ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest,
-        #[allow(unreachable_patterns)]
-        _ => ResponseError::UnknownServerError,
     };
     (err.code(), e.to_string())
 }
@@ -74,8 +72,7 @@ pub fn group_error_code(e: Option<&GroupError>) -> i16 {
         GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
         GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
-        #[allow(unreachable_patterns)]
-        _ => ResponseError::UnknownServerError,
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
     };
     err.code()
 }

@@ -145,14 +145,18 @@ impl Broker {
     }
 }
 
-/// Retention, time-based rolls and recovery-point checkpoints. Each round finishes
+/// Retention, time-based rolls, producer-state expiry and recovery-point checkpoints.
+/// Each round finishes
 /// before the next is scheduled, so rounds never overlap.
 async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
     let retention_every = state.config.log_retention_check_interval_ms.max(1) as u64;
     let flush_every = state.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64;
-    let tick = Duration::from_millis(retention_every.min(flush_every).min(1000));
+    let expire_every = state.config.producer_id_expiration_check_interval_ms.max(1) as u64;
+    let producer_idle_ms = state.config.producer_id_expiration_ms;
+    let tick = Duration::from_millis(retention_every.min(flush_every).min(expire_every).min(1000));
     let mut last_retention = std::time::Instant::now();
     let mut last_flush = std::time::Instant::now();
+    let mut last_expiry = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
@@ -162,6 +166,7 @@ async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
         let do_retention =
             now.duration_since(last_retention) >= Duration::from_millis(retention_every);
         let do_flush = now.duration_since(last_flush) >= Duration::from_millis(flush_every);
+        let do_expiry = now.duration_since(last_expiry) >= Duration::from_millis(expire_every);
         let s = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
             // segment.ms rolls run every tick: an idle segment is sealed on time.
@@ -169,11 +174,22 @@ async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
             if do_retention {
                 s.replicas.enforce_retention(s.clock.now_ms());
             }
+            if do_expiry {
+                let n = s
+                    .replicas
+                    .remove_expired_producers(s.clock.now_ms(), producer_idle_ms);
+                if n > 0 {
+                    tracing::info!(producers = n, "expired idle producer state");
+                }
+            }
             if do_flush {
                 s.replicas.flush_all();
             }
         })
         .await;
+        if do_expiry {
+            last_expiry = now;
+        }
         if do_retention {
             last_retention = now;
         }
@@ -190,6 +206,7 @@ async fn cleaner(state: Arc<BrokerState>, shutdown: CancellationToken) {
     let backoff = Duration::from_millis(state.config.log_cleaner_backoff_ms.max(10) as u64);
     let opts = strata_log::CleanerOptions {
         dedupe_buffer_size: state.config.log_cleaner_dedupe_buffer_size.max(1) as usize,
+        io_buffer_size: state.config.log_cleaner_io_buffer_size.max(4096) as usize,
         ..Default::default()
     };
     loop {

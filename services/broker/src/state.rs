@@ -36,6 +36,10 @@ pub enum AdminError {
     Replication(#[from] ReplicationError),
     #[error("remote tier: {0}")]
     RemoteTier(String),
+    /// `__consumer_offsets` could not be replayed: the node does not start rather
+    /// than serve groups older than what it acknowledged.
+    #[error("loading the group coordinator from {OFFSETS_TOPIC}: {0}")]
+    GroupLoad(String),
 }
 
 /// The state shared by every connection of one node.
@@ -95,7 +99,15 @@ impl BrokerState {
         let log_defaults = config.log_defaults();
         let coordinator = strata_groups::GroupCoordinator::new(
             config.group_config(),
-            Box::new(|client_id: &str| format!("{client_id}-{}", Uuid::new_v4())),
+            Box::new(|client_id: &str| {
+                // Kafka's `<client.id>-<uuid>`, kept within a Kafka STRING (the
+                // `-<uuid>` suffix is 37 bytes) so the group's record stores it whole.
+                let prefix = strata_groups::truncate_on_char_boundary(
+                    client_id,
+                    strata_groups::MAX_STRING_BYTES - 37,
+                );
+                format!("{prefix}-{}", Uuid::new_v4())
+            }),
         );
         let (groups, group_task) = GroupShell::new(coordinator);
         let state = Self {
@@ -151,18 +163,23 @@ impl BrokerState {
             };
             self.create_topic(spec, false)?;
         }
-        let partitions: Vec<Arc<Partition>> = self
-            .replicas
-            .partitions()
-            .into_iter()
-            .filter(|p| p.topic_partition().topic == OFFSETS_TOPIC)
-            .collect();
+        let partitions = self.offsets_partitions();
         let mut task = self.group_task.lock();
         if let Some(task) = task.as_mut() {
-            let n = group_shell::load(&partitions, task.coordinator_mut(), self.clock.now_ms());
+            let n = group_shell::load(&partitions, task.coordinator_mut(), self.clock.now_ms())
+                .map_err(|e| AdminError::GroupLoad(e.to_string()))?;
             tracing::info!(records = n, "group coordinator loaded");
         }
         Ok(())
+    }
+
+    /// The hosted partitions of `__consumer_offsets`.
+    pub(crate) fn offsets_partitions(&self) -> Vec<Arc<Partition>> {
+        self.replicas
+            .partitions()
+            .into_iter()
+            .filter(|p| p.topic_partition().topic == OFFSETS_TOPIC)
+            .collect()
     }
 
     /// The remote log manager, if tiered storage is enabled on this node.
@@ -260,6 +277,7 @@ impl BrokerState {
             recovered.map(|(id, _)| id),
         )?;
         let (num_partitions, replication_factor) = partition_shape(&records);
+        self.check_partition_limits(&image, &records)?;
         let created = CreatedTopic {
             id,
             num_partitions,
@@ -417,6 +435,7 @@ impl BrokerState {
         let brokers = self.brokers(&image);
         let records =
             strata_metadata::create_partitions(&image, name, count, &assignments, &brokers)?;
+        self.check_partition_limits(&image, &records)?;
         if validate_only {
             return Ok(());
         }
@@ -486,6 +505,61 @@ impl BrokerState {
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
+    }
+}
+
+impl BrokerState {
+    /// Refuses `records` if they create more partitions than one request may
+    /// (`strata.max.partitions.per.request`) or would give this broker more replicas
+    /// than it may host (`strata.max.partitions.per.broker`).
+    fn check_partition_limits(
+        &self,
+        image: &MetadataImage,
+        records: &[MetadataRecord],
+    ) -> Result<(), AdminError> {
+        use strata_metadata::records::metadata_record::Record;
+        let node = self.node_id;
+        let new: Vec<_> = records
+            .iter()
+            .filter_map(|r| match &r.record {
+                Some(Record::Partition(p)) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let per_request = self.config.max_partitions_per_request;
+        if new.len() > per_request as usize {
+            return Err(ControllerError::InvalidPartitions(format!(
+                "{} partitions in one request is more than strata.max.partitions.per.request ({per_request})",
+                new.len()
+            ))
+            .into());
+        }
+        let hosted = image
+            .topics()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.replicas.contains(&node))
+            .count();
+        let adding = new.iter().filter(|p| p.replicas.contains(&node)).count();
+        let per_broker = self.config.max_partitions_per_broker;
+        if hosted + adding > per_broker as usize {
+            return Err(ControllerError::InvalidPartitions(format!(
+                "broker {node} hosts {hosted} partitions; {adding} more would exceed strata.max.partitions.per.broker ({per_broker})"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs blocking work (metadata commits with fsync, creating or removing logs) from an
+/// async handler without stalling the worker's other tasks: on the multi-threaded
+/// runtime the worker hands its tasks to another thread first.
+pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -1,15 +1,14 @@
 //! Walking the batches of a remote segment chunk by chunk.
 
 use bytes::{Bytes, BytesMut};
+use strata_log::{BatchSpan, BATCH_SPAN_LEN};
 use strata_remote::RemoteLogSegmentMetadata;
 
 use crate::error::CacheError;
 use crate::reader::RemoteReader;
 
 /// Bytes of a batch header needed for its offsets and length.
-const PEEK: usize = 27;
-/// The smallest legal `batchLength` of a v2 batch.
-const MIN_BATCH_LENGTH: i32 = 49;
+const PEEK: usize = BATCH_SPAN_LEN;
 
 /// Where one stored batch lies, from its header.
 #[derive(Debug, Clone, Copy)]
@@ -53,24 +52,29 @@ impl<'a> BatchCursor<'a> {
     /// segment's end. Only the header's bytes are fetched.
     pub(crate) async fn next_header(&mut self) -> Result<Option<BatchHead>, CacheError> {
         let size = self.meta.segment_size_bytes;
-        if self.pos + PEEK as u64 > size {
+        if self.pos.saturating_add(PEEK as u64) > size {
             return Ok(None);
         }
         let head = self.bytes(self.pos, PEEK as u64).await?;
-        let len = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        let total = len as u64 + 12;
-        if len < MIN_BATCH_LENGTH || self.pos + total > size {
-            return Err(self.corrupt(format!("batch length {len} at position {}", self.pos)));
-        }
-        let mut base = [0u8; 8];
-        base.copy_from_slice(&head[..8]);
-        let delta = i32::from_be_bytes([head[23], head[24], head[25], head[26]]);
+        let span = match BatchSpan::peek(&head) {
+            Ok(Some(span)) => span,
+            Ok(None) => return Err(self.corrupt(format!("short header at {}", self.pos))),
+            Err(e) => return Err(self.corrupt(format!("at position {}: {e}", self.pos))),
+        };
+        let total = span.total_len as u64;
+        let end = self.pos.checked_add(total).filter(|&end| end <= size);
+        let Some(end) = end else {
+            return Err(self.corrupt(format!(
+                "batch of {total} bytes at position {} overruns the segment's {size}",
+                self.pos
+            )));
+        };
         let at = BatchHead {
-            last_offset: i64::from_be_bytes(base) + i64::from(delta),
+            last_offset: span.last_offset,
             pos: self.pos,
             len: total,
         };
-        self.pos += total;
+        self.pos = end;
         Ok(Some(at))
     }
 
@@ -95,7 +99,10 @@ impl<'a> BatchCursor<'a> {
     /// Bytes `pos..pos+len` of the segment in one buffer: a slice of one chunk when
     /// it fits in one, else a copy spanning several.
     pub(crate) async fn bytes(&mut self, pos: u64, len: u64) -> Result<Bytes, CacheError> {
-        let mut parts = self.parts(pos, pos + len).await?;
+        let end = pos
+            .checked_add(len)
+            .ok_or_else(|| self.corrupt(format!("range {pos}+{len} overflows")))?;
+        let mut parts = self.parts(pos, end).await?;
         if parts.len() == 1 {
             return Ok(parts.remove(0));
         }
@@ -121,11 +128,10 @@ impl<'a> BatchCursor<'a> {
     }
 
     fn slice(&self, chunk: &Bytes, at: usize, len: usize) -> Result<Bytes, CacheError> {
-        if at + len > chunk.len() {
+        if at.checked_add(len).is_none_or(|end| end > chunk.len()) {
             return Err(self.corrupt(format!(
-                "chunk shorter ({}) than the segment size says ({})",
+                "chunk shorter ({}) than the segment size says ({at}+{len})",
                 chunk.len(),
-                at + len
             )));
         }
         Ok(chunk.slice(at..at + len))

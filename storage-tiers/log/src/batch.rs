@@ -58,19 +58,67 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(a)
 }
 
+/// Bytes of a stored batch's header that [`BatchSpan::peek`] reads: its offsets and
+/// length, without the rest of the header.
+pub const BATCH_SPAN_LEN: usize = LAST_OFFSET_DELTA_POS + 4;
+
+/// Where a stored batch lies, read from the first [`BATCH_SPAN_LEN`] bytes of its
+/// header: the one reader of those fields for local segments, remote chunks and
+/// requests alike. Every value is checked before any arithmetic uses it, since the
+/// bytes come from a file, a bucket or the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSpan {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// Bytes of the whole batch, the 12 bytes before `batchLength` included.
+    pub total_len: usize,
+}
+
+impl BatchSpan {
+    /// The span of the batch at the start of `buf`; `None` when fewer than
+    /// [`BATCH_SPAN_LEN`] bytes are there. Errors on a length below the minimum, a
+    /// negative last-offset delta, or offsets that overflow.
+    pub fn peek(buf: &[u8]) -> Result<Option<BatchSpan>, LogError> {
+        if buf.len() < BATCH_SPAN_LEN {
+            return Ok(None);
+        }
+        let total_len = total_len(be_i32(buf, LENGTH_POS))?;
+        let base_offset = be_i64(buf, BASE_OFFSET_POS);
+        let delta = be_i32(buf, LAST_OFFSET_DELTA_POS);
+        let last_offset = (delta >= 0)
+            .then(|| base_offset.checked_add(i64::from(delta)))
+            .flatten()
+            .ok_or_else(|| {
+                LogError::CorruptRecord(format!(
+                    "batch at base offset {base_offset} has last offset delta {delta}"
+                ))
+            })?;
+        Ok(Some(BatchSpan {
+            base_offset,
+            last_offset,
+            total_len,
+        }))
+    }
+}
+
+/// The whole size of a batch whose `batchLength` field is `len`, refusing a length
+/// below the minimum (a negative one included) before adding to it.
+fn total_len(len: i32) -> Result<usize, LogError> {
+    if len < MIN_BATCH_LENGTH {
+        return Err(LogError::CorruptRecord(format!(
+            "batch length {len} is below the minimum {MIN_BATCH_LENGTH}"
+        )));
+    }
+    Ok(len as usize + LOG_OVERHEAD)
+}
+
 /// Total on-disk size of the batch starting at `buf[0]`, from its length
 /// field, if at least 12 bytes are present. Errors if the length is too small.
 pub(crate) fn peek_total_len(buf: &[u8]) -> Result<Option<usize>, LogError> {
     if buf.len() < LOG_OVERHEAD {
         return Ok(None);
     }
-    let len = be_i32(buf, LENGTH_POS);
-    if len < MIN_BATCH_LENGTH {
-        return Err(LogError::CorruptRecord(format!(
-            "batch length {len} is below the minimum {MIN_BATCH_LENGTH}"
-        )));
-    }
-    Ok(Some(len as usize + LOG_OVERHEAD))
+    total_len(be_i32(buf, LENGTH_POS)).map(Some)
 }
 
 /// Kafka's sequence arithmetic: `base + delta`, wrapping past `i32::MAX` to 0.
@@ -426,6 +474,45 @@ pub(crate) mod tests {
             prop_assert_eq!(h.producer_id(), pid);
             prop_assert_eq!(h.base_sequence(), seq);
             prop_assert_eq!(h.last_sequence(), increment_sequence(seq, ts.len() as i32 - 1));
+        }
+    }
+
+    fn span_head(base: i64, len: i32, delta: i32) -> Vec<u8> {
+        let mut b = vec![0u8; BATCH_SPAN_LEN];
+        b[..8].copy_from_slice(&base.to_be_bytes());
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        b[23..27].copy_from_slice(&delta.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn batch_span_reads_offsets_and_length() {
+        let real = build_batch(-1, -1, -1, &[1, 2, 3], Compression::None);
+        let span = BatchSpan::peek(&real).unwrap().unwrap();
+        assert_eq!((span.base_offset, span.last_offset), (0, 2));
+        assert_eq!(span.total_len, real.len());
+        assert_eq!(BatchSpan::peek(&real[..BATCH_SPAN_LEN - 1]).unwrap(), None);
+    }
+
+    /// Regression: lengths and offsets from a file or a bucket were added before they
+    /// were checked, so a negative length or an offset near i64::MAX overflowed.
+    #[test]
+    fn batch_span_refuses_hostile_fields_before_arithmetic() {
+        for len in [i32::MIN, -12, -1, 0, MIN_BATCH_LENGTH - 1] {
+            assert!(BatchSpan::peek(&span_head(0, len, 0)).is_err(), "len {len}");
+        }
+        assert!(BatchSpan::peek(&span_head(i64::MAX, 100, 1)).is_err());
+        assert!(BatchSpan::peek(&span_head(5, 100, -1)).is_err());
+        let max = BatchSpan::peek(&span_head(0, i32::MAX, i32::MAX))
+            .unwrap()
+            .unwrap();
+        assert_eq!(max.total_len, i32::MAX as usize + LOG_OVERHEAD);
+    }
+
+    proptest! {
+        #[test]
+        fn batch_span_never_panics(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = BatchSpan::peek(&b);
         }
     }
 }

@@ -9,6 +9,10 @@
 //! batch that loses some is re-encoded with the same offsets, codec, producer fields
 //! and timestamps; control batches are kept.
 //!
+//! Locking: a clean reads and rewrites sealed segments, which never change, so only its
+//! plan (which segments) and its swap (renames) need the log; the reading, the writing
+//! and the throttle's sleeps run while produce and fetch go on.
+//!
 //! Crash safety: each group of input segments becomes `<base>-<end>.cleaned`, which is
 //! fsynced and renamed to `<base>-<end>.swap`; then the inputs are deleted and the swap
 //! renamed to `<base>.log`. [`recover_swaps`] runs at open: `.cleaned` files are
@@ -19,7 +23,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -27,6 +31,7 @@ use kafka_protocol::records::{
     Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
 };
 
+use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::files::{
     offset_file, read_offset_checkpoint, sync_dir, write_offset_checkpoint, INDEX_SUFFIX,
@@ -49,6 +54,9 @@ const ENTRY_BYTES: usize = 48;
 pub struct CleanerOptions {
     /// `log.cleaner.dedupe.buffer.size`: memory for the key → offset map.
     pub dedupe_buffer_size: usize,
+    /// `log.cleaner.io.buffer.size`: the write buffer of a cleaned segment (a clean
+    /// never holds a whole segment in memory).
+    pub io_buffer_size: usize,
     /// Test hook: stop (as if crashed) after this step.
     #[doc(hidden)]
     pub crash_after: Option<CleanStep>,
@@ -58,6 +66,7 @@ impl Default for CleanerOptions {
     fn default() -> Self {
         Self {
             dedupe_buffer_size: 128 * 1024 * 1024,
+            io_buffer_size: 512 * 1024,
             crash_after: None,
         }
     }
@@ -192,39 +201,199 @@ impl PartitionLog {
         overdue || self.dirty_ratio() >= self.config.min_cleanable_dirty_ratio()
     }
 
-    /// Compacts the sealed segments (see the module docs). Holds the log for the whole
-    /// clean. On error the log is left as it was (old segments) or, past the swap,
-    /// as the new segments; both are complete.
+    /// Compacts the sealed segments (see the module docs) in one call: [`plan_clean`],
+    /// [`CleanPlan::prepare`], [`finish_clean`]. A caller that shares the log with
+    /// readers and writers runs the three itself, holding the log only for the first
+    /// and the last (the reading, rewriting and throttling happen without it).
+    ///
+    /// [`plan_clean`]: PartitionLog::plan_clean
+    /// [`finish_clean`]: PartitionLog::finish_clean
     pub fn clean(
         &mut self,
         now_ms: i64,
         opts: &CleanerOptions,
         throttle: &mut Throttle,
     ) -> Result<CleanStats, LogError> {
-        let mut stats = CleanStats {
+        let prepared = self.plan_clean()?.prepare(now_ms, opts, throttle)?;
+        self.finish_clean(prepared, opts)
+    }
+
+    /// What a clean will read: the sealed segments with handles of their own (valid
+    /// even if retention deletes a segment meanwhile), the cleaner checkpoint and the
+    /// config. Brief: no data is read.
+    pub fn plan_clean(&self) -> Result<CleanPlan, LogError> {
+        let active_base = self.active().base_offset;
+        let mut segments = Vec::new();
+        for seg in self.segments.values() {
+            if seg.base_offset == active_base {
+                break;
+            }
+            segments.push(PlannedSegment {
+                base_offset: seg.base_offset,
+                next_offset: seg.next_offset,
+                size: seg.size,
+                file: seg.file().try_clone()?,
+            });
+        }
+        Ok(CleanPlan {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            first_dirty: self.first_dirty()?,
             segments_before: self.segments.len(),
-            ..Default::default()
-        };
-        let first_dirty = self.first_dirty()?;
-        stats.first_dirty_before = first_dirty;
-        stats.first_dirty_after = first_dirty;
+            segments,
+        })
+    }
+
+    /// Puts the cleaned segments of `prepared` in place of the ones they were made
+    /// from, through the swap protocol, and moves the cleaner checkpoint. A group whose
+    /// inputs changed meanwhile (retention deleted one) is dropped, its file removed.
+    pub fn finish_clean(
+        &mut self,
+        prepared: PreparedClean,
+        opts: &CleanerOptions,
+    ) -> Result<CleanStats, LogError> {
+        let mut stats = prepared.stats;
         if !self.config.is_compact() {
+            for g in &prepared.groups {
+                let _ = std::fs::remove_file(&g.cleaned);
+            }
             return Ok(stats);
         }
-        let active_base = self.active().base_offset;
+        let mut groups = prepared.groups.into_iter();
+        while let Some(g) = groups.next() {
+            let intact = g
+                .inputs
+                .iter()
+                .all(|(base, size)| self.segments.get(base).is_some_and(|s| s.size == *size));
+            if !intact {
+                let _ = std::fs::remove_file(&g.cleaned);
+                continue;
+            }
+            let bases: Vec<i64> = g.inputs.iter().map(|(b, _)| *b).collect();
+            if let Err(e) = self.swap_in(g.first, g.end, &bases, &g.cleaned, opts) {
+                for rest in groups {
+                    let _ = std::fs::remove_file(&rest.cleaned);
+                }
+                return Err(e);
+            }
+        }
+        write_offset_checkpoint(&self.dir, CLEANER_CHECKPOINT, prepared.end)?;
+        stats.first_dirty_after = prepared.end;
+        stats.segments_after = self.segments.len();
+        Ok(stats)
+    }
+
+    /// Replaces the segments `bases` (covering offsets `[first, end)`) with the fsynced
+    /// `cleaned` file through the `.cleaned` → `.swap` → `.log` protocol.
+    fn swap_in(
+        &mut self,
+        first: i64,
+        end: i64,
+        bases: &[i64],
+        cleaned: &Path,
+        opts: &CleanerOptions,
+    ) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        let swap = dir.join(format!("{first:020}-{end:020}.{SWAP_SUFFIX}"));
+        std::fs::rename(cleaned, &swap)?;
+        sync_dir(&dir)?;
+        if opts.crash_after == Some(CleanStep::SwapRenamed) {
+            return Err(LogError::Io(std::io::Error::other("test crash")));
+        }
+        for b in bases {
+            if let Some(seg) = self.segments.remove(b) {
+                seg.delete_files()?;
+            }
+        }
+        if opts.crash_after == Some(CleanStep::OldDeleted) {
+            return Err(LogError::Io(std::io::Error::other("test crash")));
+        }
+        std::fs::rename(&swap, offset_file(&dir, first, LOG_SUFFIX))?;
+        sync_dir(&dir)?;
+        let (mut seg, _) = Segment::open(&dir, first, &self.config)?;
+        seg.recover(self.config.index_interval_bytes)?;
+        self.segments.insert(first, seg);
+        Ok(())
+    }
+}
+
+/// One sealed segment as a clean sees it.
+#[derive(Debug)]
+struct PlannedSegment {
+    base_offset: i64,
+    next_offset: i64,
+    size: u64,
+    file: std::fs::File,
+}
+
+/// The input of a clean, taken from the log by [`PartitionLog::plan_clean`].
+#[derive(Debug)]
+pub struct CleanPlan {
+    dir: PathBuf,
+    config: LogConfig,
+    first_dirty: i64,
+    segments_before: usize,
+    segments: Vec<PlannedSegment>,
+}
+
+/// One rewritten group of segments, waiting to be swapped in.
+#[derive(Debug)]
+struct PreparedGroup {
+    /// (base offset, size) of each input segment, to see that none changed.
+    inputs: Vec<(i64, u64)>,
+    first: i64,
+    end: i64,
+    cleaned: PathBuf,
+}
+
+/// The output of [`CleanPlan::prepare`]: cleaned files on disk, not yet in the log.
+#[derive(Debug)]
+pub struct PreparedClean {
+    stats: CleanStats,
+    /// The exclusive end of the mapped range: the next checkpoint.
+    end: i64,
+    groups: Vec<PreparedGroup>,
+}
+
+impl CleanPlan {
+    /// Builds the offset map and writes each group's cleaned segment to a `.cleaned`
+    /// file, reading and writing at most `throttle`'s rate. Needs no access to the log:
+    /// sealed segments do not change, and their handles outlive a deletion. Memory is
+    /// the offset map (bounded by `dedupe_buffer_size`) plus one batch and the write
+    /// buffer (`io_buffer_size`).
+    pub fn prepare(
+        self,
+        now_ms: i64,
+        opts: &CleanerOptions,
+        throttle: &mut Throttle,
+    ) -> Result<PreparedClean, LogError> {
+        let first_dirty = self.first_dirty;
+        let mut stats = CleanStats {
+            segments_before: self.segments_before,
+            first_dirty_before: first_dirty,
+            first_dirty_after: first_dirty,
+            ..Default::default()
+        };
+        let mut prepared = PreparedClean {
+            stats: CleanStats::default(),
+            end: first_dirty,
+            groups: Vec::new(),
+        };
+        if !self.config.is_compact() {
+            stats.segments_after = self.segments_before;
+            prepared.stats = stats;
+            return Ok(prepared);
+        }
         let min_lag = self.config.min_compaction_lag_ms();
         // 1. The offset map over the dirty range.
         let max_entries = (opts.dedupe_buffer_size / ENTRY_BYTES).max(1);
         let mut map: HashMap<u128, i64> = HashMap::new();
         let mut end = first_dirty; // exclusive end of the mapped range
-        'segments: for seg in self.segments.values() {
-            if seg.base_offset == active_base {
-                break;
-            }
+        'segments: for seg in &self.segments {
             if seg.next_offset <= first_dirty {
                 continue;
             }
-            let mut scan = BatchScanner::new(seg.file(), 0, seg.size, false);
+            let mut scan = BatchScanner::new(&seg.file, 0, seg.size, false);
             while let ScanItem::Batch { header, .. } = scan.next_item()? {
                 let (bytes, last, max_ts, is_control) = (
                     Bytes::copy_from_slice(header.as_bytes()),
@@ -269,29 +438,29 @@ impl PartitionLog {
         // outlived delete.retention.ms from the already-clean part.
         // 2. Group the sealed segments up to `end` and rewrite each group.
         let segment_bytes = self.config.segment_bytes;
-        let mut groups: Vec<Vec<i64>> = Vec::new();
+        let mut groups: Vec<Vec<&PlannedSegment>> = Vec::new();
         let mut size = 0u64;
-        for seg in self.segments.values() {
-            if seg.base_offset == active_base || seg.base_offset >= end {
+        for seg in &self.segments {
+            if seg.base_offset >= end {
                 break;
             }
             let fits = groups.last().is_some_and(|g| {
-                let first = g[0];
+                let first = g[0].base_offset;
                 size + seg.size <= segment_bytes && seg.next_offset - first < u32::MAX as i64
             });
             if fits {
                 if let Some(g) = groups.last_mut() {
-                    g.push(seg.base_offset);
+                    g.push(seg);
                 }
                 size += seg.size;
             } else {
-                groups.push(vec![seg.base_offset]);
+                groups.push(vec![seg]);
                 size = seg.size;
             }
         }
         let delete_horizon = now_ms.saturating_sub(self.config.delete_retention_ms());
         for group in groups {
-            self.clean_group(
+            let written = self.clean_group(
                 &group,
                 &map,
                 end,
@@ -299,135 +468,138 @@ impl PartitionLog {
                 opts,
                 throttle,
                 &mut stats,
-            )?;
+            );
+            match written {
+                Ok(Some(g)) => prepared.groups.push(g),
+                Ok(None) => {}
+                Err(e) => {
+                    for g in &prepared.groups {
+                        let _ = std::fs::remove_file(&g.cleaned);
+                    }
+                    return Err(e);
+                }
+            }
         }
-        write_offset_checkpoint(&self.dir, CLEANER_CHECKPOINT, end)?;
-        stats.first_dirty_after = end;
-        stats.segments_after = self.segments.len();
-        Ok(stats)
+        prepared.stats = stats;
+        prepared.end = end;
+        Ok(prepared)
     }
 
+    /// Writes the kept records of `group` to its `.cleaned` file (fsynced), or returns
+    /// `None` when the group would come out unchanged.
     #[allow(clippy::too_many_arguments)]
     fn clean_group(
-        &mut self,
-        bases: &[i64],
+        &self,
+        group: &[&PlannedSegment],
         map: &HashMap<u128, i64>,
         mapped_end: i64,
         delete_horizon: i64,
         opts: &CleanerOptions,
         throttle: &mut Throttle,
         stats: &mut CleanStats,
-    ) -> Result<(), LogError> {
-        let Some(&first) = bases.first() else {
-            return Ok(());
+    ) -> Result<Option<PreparedGroup>, LogError> {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(None);
         };
-        let group_end = bases
-            .last()
-            .and_then(|b| self.segments.get(b))
-            .map(|s| s.next_offset)
-            .unwrap_or(first);
-        let mut out = BytesMut::new();
-        let removed_before = stats.records_removed;
-        for base in bases {
-            let Some(seg) = self.segments.get(base) else {
-                continue;
-            };
-            let mut scan = BatchScanner::new(seg.file(), 0, seg.size, false);
-            while let ScanItem::Batch { header, .. } = scan.next_item()? {
-                let raw = Bytes::copy_from_slice(header.as_bytes());
-                throttle.consume(raw.len());
-                stats.bytes_read += raw.len() as u64;
-                if header.is_control() {
-                    out.extend_from_slice(&raw);
-                    continue;
-                }
-                let compression = compression_of(header.compression_code());
-                let mut buf = raw.clone();
-                let set = RecordBatchDecoder::decode(&mut buf)
-                    .map_err(|e| LogError::CorruptRecord(format!("cleaner: {e}")))?;
-                let total = set.records.len();
-                let kept: Vec<_> = set
-                    .records
-                    .into_iter()
-                    .filter(|r| {
-                        let Some(k) = &r.key else { return true };
-                        if r.offset >= mapped_end {
-                            return true;
-                        }
-                        match map.get(&key_hash(k)) {
-                            Some(latest) if *latest > r.offset => false,
-                            // The latest of its key: a tombstone goes once it is older
-                            // than delete.retention.ms.
-                            _ => r.value.is_some() || r.timestamp >= delete_horizon,
-                        }
-                    })
-                    .collect();
-                stats.records_removed += (total - kept.len()) as u64;
-                if kept.len() == total {
-                    out.extend_from_slice(&raw);
-                } else if !kept.is_empty() {
-                    RecordBatchEncoder::encode(
-                        &mut out,
-                        &kept,
-                        &RecordEncodeOptions {
-                            version: 2,
-                            compression,
-                        },
-                    )
-                    .map_err(|e| LogError::CorruptRecord(format!("cleaner re-encode: {e}")))?;
+        let (first, group_end) = (first.base_offset, last.next_offset);
+        let cleaned = self
+            .dir
+            .join(format!("{first:020}-{group_end:020}.{CLEANED_SUFFIX}"));
+        let file = std::fs::File::create(&cleaned)?;
+        let mut out = std::io::BufWriter::with_capacity(opts.io_buffer_size.max(4096), file);
+        let outcome = (|| -> Result<bool, LogError> {
+            let removed_before = stats.records_removed;
+            let mut encoded = BytesMut::new();
+            for seg in group {
+                let mut scan = BatchScanner::new(&seg.file, 0, seg.size, false);
+                while let ScanItem::Batch { header, .. } = scan.next_item()? {
+                    let raw = header.as_bytes();
+                    throttle.consume(raw.len());
+                    stats.bytes_read += raw.len() as u64;
+                    if header.is_control() {
+                        write_out(&mut out, raw, throttle, stats)?;
+                        continue;
+                    }
+                    let compression = compression_of(header.compression_code());
+                    let mut buf = Bytes::copy_from_slice(raw);
+                    let set = RecordBatchDecoder::decode(&mut buf)
+                        .map_err(|e| LogError::CorruptRecord(format!("cleaner: {e}")))?;
+                    let total = set.records.len();
+                    let kept: Vec<_> = set
+                        .records
+                        .into_iter()
+                        .filter(|r| {
+                            let Some(k) = &r.key else { return true };
+                            if r.offset >= mapped_end {
+                                return true;
+                            }
+                            match map.get(&key_hash(k)) {
+                                Some(latest) if *latest > r.offset => false,
+                                // The latest of its key: a tombstone goes once it is
+                                // older than delete.retention.ms.
+                                _ => r.value.is_some() || r.timestamp >= delete_horizon,
+                            }
+                        })
+                        .collect();
+                    stats.records_removed += (total - kept.len()) as u64;
+                    if kept.len() == total {
+                        write_out(&mut out, raw, throttle, stats)?;
+                    } else if !kept.is_empty() {
+                        encoded.clear();
+                        RecordBatchEncoder::encode(
+                            &mut encoded,
+                            &kept,
+                            &RecordEncodeOptions {
+                                version: 2,
+                                compression,
+                            },
+                        )
+                        .map_err(|e| LogError::CorruptRecord(format!("cleaner re-encode: {e}")))?;
+                        write_out(&mut out, &encoded, throttle, stats)?;
+                    }
                 }
             }
-        }
-        if stats.records_removed == removed_before && bases.len() == 1 {
             // Nothing to drop and nothing to merge: leave the segment as it is.
-            return Ok(());
+            Ok(stats.records_removed != removed_before || group.len() > 1)
+        })();
+        let changed = match outcome {
+            Ok(changed) => changed,
+            Err(e) => {
+                drop(out);
+                let _ = std::fs::remove_file(&cleaned);
+                return Err(e);
+            }
+        };
+        if !changed {
+            drop(out);
+            std::fs::remove_file(&cleaned)?;
+            return Ok(None);
         }
-        throttle.consume(out.len());
-        stats.bytes_written += out.len() as u64;
-        self.swap_in(first, group_end, bases, &out, opts)
-    }
-
-    /// Replaces the segments `bases` (covering offsets `[first, end)`) with `data`
-    /// through the `.cleaned` → `.swap` → `.log` protocol.
-    fn swap_in(
-        &mut self,
-        first: i64,
-        end: i64,
-        bases: &[i64],
-        data: &[u8],
-        opts: &CleanerOptions,
-    ) -> Result<(), LogError> {
-        let dir = self.dir.clone();
-        let cleaned = dir.join(format!("{first:020}-{end:020}.{CLEANED_SUFFIX}"));
-        let swap = dir.join(format!("{first:020}-{end:020}.{SWAP_SUFFIX}"));
-        {
-            let mut f = std::fs::File::create(&cleaned)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-        }
+        let file = out.into_inner().map_err(|e| LogError::Io(e.into_error()))?;
+        file.sync_all()?;
         if opts.crash_after == Some(CleanStep::CleanedWritten) {
             return Err(LogError::Io(std::io::Error::other("test crash")));
         }
-        std::fs::rename(&cleaned, &swap)?;
-        sync_dir(&dir)?;
-        if opts.crash_after == Some(CleanStep::SwapRenamed) {
-            return Err(LogError::Io(std::io::Error::other("test crash")));
-        }
-        for b in bases {
-            if let Some(seg) = self.segments.remove(b) {
-                seg.delete_files()?;
-            }
-        }
-        if opts.crash_after == Some(CleanStep::OldDeleted) {
-            return Err(LogError::Io(std::io::Error::other("test crash")));
-        }
-        std::fs::rename(&swap, offset_file(&dir, first, LOG_SUFFIX))?;
-        sync_dir(&dir)?;
-        let (mut seg, _) = Segment::open(&dir, first, &self.config)?;
-        seg.recover(self.config.index_interval_bytes)?;
-        self.segments.insert(first, seg);
-        Ok(())
+        Ok(Some(PreparedGroup {
+            inputs: group.iter().map(|s| (s.base_offset, s.size)).collect(),
+            first,
+            end: group_end,
+            cleaned,
+        }))
     }
+}
+
+/// Appends `bytes` to a cleaned file, counting them against the throttle.
+fn write_out(
+    out: &mut impl Write,
+    bytes: &[u8],
+    throttle: &mut Throttle,
+    stats: &mut CleanStats,
+) -> Result<(), LogError> {
+    out.write_all(bytes)?;
+    throttle.consume(bytes.len());
+    stats.bytes_written += bytes.len() as u64;
+    Ok(())
 }
 
 /// Finishes or rolls back swaps interrupted by a crash (called at open, before the

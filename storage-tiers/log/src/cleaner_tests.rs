@@ -285,3 +285,64 @@ fn dirty_ratio_and_needs_cleaning() {
     assert!(log.dirty_ratio() < 0.01);
     assert!(!log.needs_cleaning(NOW));
 }
+
+/// Regression: the cleaner held the partition's write lock for the whole clean,
+/// sleeping for its I/O throttle inside it. A clean is now planned, prepared without
+/// the log (the borrow checker is the proof: the log is appended to while the prepared
+/// clean exists), and swapped in; what was appended meanwhile stays.
+#[test]
+fn the_log_takes_appends_between_plan_and_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), compact_config(), NOW).unwrap();
+    let mut model = fill(&mut log, NOW);
+    let opts = CleanerOptions {
+        io_buffer_size: 4096,
+        ..Default::default()
+    };
+    let plan = log.plan_clean().unwrap();
+    let prepared = plan
+        .prepare(NOW, &opts, &mut Throttle::new(f64::MAX))
+        .unwrap();
+    // Produce goes on while the cleaned segments wait to be swapped in.
+    let info = log
+        .append_as_leader(
+            &kv_batch(&[(Some("k7"), Some("during"))], NOW, Compression::None),
+            0,
+            NOW,
+        )
+        .unwrap();
+    model.insert("k7".into(), (info.first_offset, Some("during".into())));
+    let stats = log.finish_clean(prepared, &opts).unwrap();
+    assert!(stats.records_removed > 9000, "{stats:?}");
+    check_latest(&log, &model, true);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), compact_config(), NOW).unwrap();
+    check_latest(&log, &model, true);
+}
+
+/// A segment deleted between plan and swap (retention, DeleteRecords) drops the cleaned
+/// group that was made from it instead of resurrecting its records.
+#[test]
+fn a_group_whose_segment_went_is_not_swapped_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), compact_config(), NOW).unwrap();
+    let _ = fill(&mut log, NOW);
+    let opts = CleanerOptions::default();
+    let prepared = log
+        .plan_clean()
+        .unwrap()
+        .prepare(NOW, &opts, &mut Throttle::new(f64::MAX))
+        .unwrap();
+    let start = log.log_end_offset() - 1;
+    log.delete_records_before(start).unwrap();
+    let first_kept = log.log_start_offset();
+    log.finish_clean(prepared, &opts).unwrap();
+    assert_eq!(log.log_start_offset(), first_kept);
+    assert!(contents(&log).keys().all(|o| *o >= first_kept));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -22,6 +22,7 @@ pub mod log;
 #[cfg(test)]
 mod log_tests;
 mod producer_state;
+mod record_keys;
 mod recovery;
 mod retention;
 mod scan;
@@ -29,8 +30,8 @@ mod segment;
 mod tiered;
 mod timestamp_lookup;
 
-pub use batch::{split_batches, RecordBatchHeader, BATCH_HEADER_LEN};
-pub use cleaner::{CleanStats, CleanerOptions, Throttle};
+pub use batch::{split_batches, BatchSpan, RecordBatchHeader, BATCH_HEADER_LEN, BATCH_SPAN_LEN};
+pub use cleaner::{CleanPlan, CleanStats, CleanerOptions, PreparedClean, Throttle};
 pub use config::{
     validate_topic_config, ConfigError, ConfigKind, LogConfig, TimestampType, TopicConfigDef,
     TOPIC_CONFIGS,

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::batch::{
-    set_base_offset, set_leader_epoch, set_log_append_time, split_batches, RecordBatchHeader,
-    MIN_BATCH_LENGTH,
+    set_base_offset, set_leader_epoch, set_log_append_time, split_batches, BatchSpan,
+    RecordBatchHeader, BATCH_SPAN_LEN,
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::LogError;
@@ -18,8 +18,6 @@ use crate::segment::Segment;
 
 /// Snapshots kept on disk.
 const SNAPSHOTS_KEPT: usize = 2;
-/// Bytes of a batch needed to learn its offsets and length.
-const PEEK_LEN: usize = 27;
 
 /// Result of a successful append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,27 +66,26 @@ pub struct PartitionLog {
     pub(crate) producers: ProducerStateManager,
 }
 
-fn be_i64(b: &[u8], at: usize) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    i64::from_be_bytes(a)
-}
 fn be_i32(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Offsets and total length of the batch at `b[0..]` (needs `PEEK_LEN` bytes).
+/// Last offset and total length of the stored batch at `b[0..]` (which holds at
+/// least [`BATCH_SPAN_LEN`] bytes).
 fn peek(b: &[u8]) -> Result<(i64, usize), LogError> {
-    let len = be_i32(b, 8);
-    if len < MIN_BATCH_LENGTH {
-        return Err(LogError::CorruptRecord(format!(
-            "stored batch length {len}"
-        )));
-    }
-    Ok((be_i64(b, 0) + i64::from(be_i32(b, 23)), len as usize + 12))
+    let span = BatchSpan::peek(b)?
+        .ok_or_else(|| LogError::CorruptRecord("truncated stored batch header".into()))?;
+    Ok((span.last_offset, span.total_len))
 }
 
 impl PartitionLog {
+    /// Forgets idempotent producers idle for `max_idle_ms` (their last batch's
+    /// timestamp is older), as Kafka's `producer.id.expiration.ms` does; returns how
+    /// many went. The next snapshot no longer holds them.
+    pub fn remove_expired_producers(&mut self, now_ms: i64, max_idle_ms: i64) -> usize {
+        self.producers.remove_expired(now_ms, max_idle_ms)
+    }
+
     /// The effective configuration.
     pub fn config(&self) -> &LogConfig {
         &self.config
@@ -171,8 +168,8 @@ impl PartitionLog {
     /// last 5 (same epoch, same first and last sequence) returns
     /// `duplicate = true` with the original offsets and writes nothing; otherwise
     /// the sequence must continue the last one (wrapping), or start at 0 for a
-    /// new producer or a newer epoch (`OutOfOrderSequence`); an older epoch
-    /// gives `InvalidProducerEpoch`.
+    /// newer epoch (`OutOfOrderSequence`); an older epoch gives
+    /// `InvalidProducerEpoch`. A producer without state here may start anywhere.
     pub fn append_as_leader(
         &mut self,
         records: &[u8],
@@ -294,15 +291,9 @@ impl PartitionLog {
         }
         if self.config.is_compact() {
             // Compaction needs a key on every record (Kafka rejects keyless records on
-            // compacted topics); this is the only produce path that looks inside batches.
-            let mut buf = Bytes::copy_from_slice(h.as_bytes());
-            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
-                .map_err(|e| LogError::CorruptRecord(format!("cannot decode batch: {e}")))?;
-            if set.records.iter().any(|r| r.key.is_none()) {
-                return Err(LogError::InvalidRecord(
-                    "Compacted topic cannot accept message without key".into(),
-                ));
-            }
+            // compacted topics); this is the only produce path that looks inside batches,
+            // and it streams them (see record_keys).
+            crate::record_keys::check_every_record_has_a_key(h)?;
         }
         if self.config.message_timestamp_type == TimestampType::CreateTime {
             for ts in [h.base_timestamp(), h.max_timestamp()] {
@@ -435,7 +426,7 @@ impl PartitionLog {
         let slack = usize::try_from(self.config.index_interval_bytes).unwrap_or(usize::MAX);
         let chunk = max_bytes
             .saturating_add(slack)
-            .saturating_add(PEEK_LEN)
+            .saturating_add(BATCH_SPAN_LEN)
             .max(4096);
         let mut buf = seg.read_at(buf_start, chunk)?;
         let seg_len = seg.size - buf_start;
@@ -459,7 +450,7 @@ impl PartitionLog {
             if i as u64 >= seg_len {
                 return Ok(None);
             }
-            if !ensure(&mut buf, i + PEEK_LEN)? {
+            if !ensure(&mut buf, i + BATCH_SPAN_LEN)? {
                 return Err(corrupt());
             }
             let (last, total) = peek(&buf[i..])?;
@@ -471,7 +462,7 @@ impl PartitionLog {
         let begin = i;
         let mut end = i;
         while (end as u64) < seg_len {
-            if !ensure(&mut buf, end + PEEK_LEN)? {
+            if !ensure(&mut buf, end + BATCH_SPAN_LEN)? {
                 return Err(corrupt());
             }
             let (last, total) = peek(&buf[end..])?;

@@ -410,10 +410,8 @@ fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
 fn idempotent_producer_rules() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = PartitionLog::open(dir.path(), LogConfig::default(), NOW).unwrap();
-    assert!(matches!(
-        log.append_as_leader(&idem(1, 0, 3, 1), 0, NOW),
-        Err(LogError::OutOfOrderSequence(_))
-    ));
+    // A producer without state here may start at any sequence (Kafka, KIP-360).
+    log.append_as_leader(&idem(9, 0, 3, 1), 0, NOW).unwrap();
     let a = log.append_as_leader(&idem(1, 0, 0, 3), 0, NOW).unwrap();
     let b = log.append_as_leader(&idem(1, 0, 3, 2), 0, NOW).unwrap();
     log.append_as_leader(&plain(1, NOW), 0, NOW).unwrap();
@@ -464,6 +462,31 @@ fn idempotent_producer_rules() {
     let e = log.producers.producers.get_mut(&2).unwrap();
     e.batches.back_mut().unwrap().last_seq = i32::MAX;
     log.append_as_leader(&idem(2, 0, 0, 1), 0, NOW).unwrap();
+}
+
+/// Regression: producer state never expired, so every InitProducerId (a fresh id
+/// each time) grew every partition's state for ever.
+#[test]
+fn idle_producers_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), NOW).unwrap();
+    log.append_as_leader(&idem(1, 0, 0, 2), 0, NOW).unwrap();
+    log.append_as_leader(&idem(2, 0, 0, 2), 0, NOW).unwrap();
+    // Producer 2 writes again later; producer 1 stays idle.
+    log.append_as_leader(&idem(2, 0, 2, 3), 0, NOW).unwrap();
+    let day = 86_400_000;
+    assert_eq!(log.remove_expired_producers(NOW + day - 10, day), 0);
+    let idle = log.producers.producers.clone();
+    assert_eq!(idle.len(), 2);
+    // Producer 2's last batch is a few ms younger than producer 1's.
+    let p1_last = idle[&1].batches.back().unwrap().timestamp;
+    assert_eq!(log.remove_expired_producers(p1_last + day, day), 1);
+    assert!(!log.producers.producers.contains_key(&1));
+    assert!(log.producers.producers.contains_key(&2));
+    // The expired producer continues where it was: accepted, not a duplicate, not
+    // out of order (its state is gone, as in Kafka).
+    let more = log.append_as_leader(&idem(1, 0, 2, 1), 0, NOW).unwrap();
+    assert!(!more.duplicate);
 }
 
 #[test]

@@ -74,7 +74,8 @@ impl ProducerEntry {
                 }
                 Ok(SeqCheck::Accept)
             }
-            _ => {
+            // A known producer's new epoch starts at sequence 0.
+            Some(_) => {
                 if first != 0 {
                     return Err(LogError::OutOfOrderSequence(format!(
                         "producer {pid} epoch {epoch} is new: sequence must start at 0, got {first}"
@@ -82,6 +83,10 @@ impl ProducerEntry {
                 }
                 Ok(SeqCheck::Accept)
             }
+            // A producer this partition has no state for (never seen, expired after
+            // `producer.id.expiration.ms`, or its batches removed by retention) may
+            // continue at any sequence, as in Kafka since KIP-360.
+            None => Ok(SeqCheck::Accept),
         }
     }
 
@@ -105,6 +110,16 @@ pub(crate) struct ProducerStateManager {
 }
 
 impl ProducerStateManager {
+    /// Forgets producers whose last batch is older than `max_idle_ms` at `now_ms`
+    /// (Kafka's `producer.id.expiration.ms`); returns how many went.
+    pub(crate) fn remove_expired(&mut self, now_ms: i64, max_idle_ms: i64) -> usize {
+        let before = self.producers.len();
+        let horizon = now_ms.saturating_sub(max_idle_ms);
+        self.producers
+            .retain(|_, e| e.batches.back().is_some_and(|b| b.timestamp > horizon));
+        before - self.producers.len()
+    }
+
     /// Replays one batch from the log (no validation).
     pub(crate) fn replay(&mut self, h: &RecordBatchHeader<'_>) {
         if h.producer_id() < 0 || h.base_sequence() < 0 || h.is_control() {

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use super::create_topics::admin_error;
 use super::str_bytes;
 use crate::dispatch::RequestContext;
-use crate::state::BrokerState;
+use crate::state::{off_worker, BrokerState};
 
 pub async fn handle(
     state: &BrokerState,
@@ -36,7 +36,9 @@ pub async fn handle(
                 })
                 .collect();
             let result = CreatePartitionsTopicResult::default().with_name(t.name);
-            match state.create_partitions(&name, t.count, assignments, req.validate_only) {
+            match off_worker(|| {
+                state.create_partitions(&name, t.count, assignments, req.validate_only)
+            }) {
                 Ok(()) => result,
                 Err(e) => {
                     let (code, msg) = admin_error(&e);

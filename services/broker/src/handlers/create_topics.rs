@@ -12,7 +12,7 @@ use strata_metadata::CreateTopicSpec;
 use super::str_bytes;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::{AdminError, BrokerState};
+use crate::state::{off_worker, AdminError, BrokerState};
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
@@ -33,6 +33,9 @@ pub async fn handle(
         .collect();
     let v = ctx.api_version;
     let mut results = Vec::with_capacity(req.topics.len());
+    // Partitions asked for so far in this request (strata.max.partitions.per.request).
+    let mut requested: i64 = 0;
+    let per_request = i64::from(state.config.max_partitions_per_request);
     for t in req.topics {
         let name = t.name.to_string();
         let result = CreatableTopicResult::default()
@@ -97,10 +100,26 @@ pub async fn handle(
                 .collect(),
             configs,
         };
+        let wanted = match (spec.assignments.len(), spec.num_partitions) {
+            (0, -1) => i64::from(state.config.num_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (n, _) => n as i64,
+        };
+        requested += wanted;
+        if requested > per_request {
+            results.push(
+                result
+                    .with_error_code(ResponseError::InvalidPartitions.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "this request asks for {requested} partitions, more than strata.max.partitions.per.request ({per_request})"
+                    )))),
+            );
+            continue;
+        }
         let from = recovered
             .as_ref()
             .map(|(id, parts)| (*id, parts.as_slice()));
-        match state.create_topic_from(spec, req.validate_only, from) {
+        match off_worker(|| state.create_topic_from(spec, req.validate_only, from)) {
             Ok(created) => {
                 let effective = state
                     .log_defaults()

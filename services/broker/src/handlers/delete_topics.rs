@@ -7,7 +7,7 @@ use kafka_protocol::ResponseError;
 use super::create_topics::admin_error;
 use super::{str_bytes, topic_name};
 use crate::dispatch::RequestContext;
-use crate::state::BrokerState;
+use crate::state::{off_worker, BrokerState};
 
 pub async fn handle(
     state: &BrokerState,
@@ -48,7 +48,7 @@ pub async fn handle(
             if !state.config.delete_topic_enable {
                 return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
             }
-            match state.delete_topic(&name) {
+            match off_worker(|| state.delete_topic(&name)) {
                 // topic_id exists from v6 on, error_message from v5.
                 Ok(real_id) if v >= 6 => result.with_topic_id(real_id.uuid()),
                 Ok(_) => result,
