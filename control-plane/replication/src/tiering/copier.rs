@@ -13,7 +13,7 @@ use strata_remote::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{tip, RemoteLogManager, TieringError};
+use super::{policy, tip, RemoteLogManager, TieringError};
 use crate::partition::Partition;
 
 impl RemoteLogManager {
@@ -27,10 +27,7 @@ impl RemoteLogManager {
         loop {
             let (sealed, hw) = p.sealed_segments();
             let upto = p.remote().read().remote_upto();
-            let pending: Vec<&SealedSegment> = sealed
-                .iter()
-                .filter(|s| s.base_offset >= upto && s.next_offset <= hw)
-                .collect();
+            let pending: Vec<&SealedSegment> = policy::segments_to_copy(&sealed, upto, hw);
             self.stats.set_lag(
                 p.topic_partition(),
                 pending.len() as u64,

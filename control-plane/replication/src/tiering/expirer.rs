@@ -6,7 +6,7 @@ use std::sync::Arc;
 use strata_remote::{RemoteLogSegmentMetadata, RemoteLogSegmentState};
 use tokio_util::sync::CancellationToken;
 
-use super::{RemoteLogManager, TieringError};
+use super::{policy, RemoteLogManager, TieringError};
 use crate::partition::Partition;
 
 impl RemoteLogManager {
@@ -20,26 +20,23 @@ impl RemoteLogManager {
         let now = self.now_ms();
         let doomed: Vec<RemoteLogSegmentMetadata> = {
             let view = p.remote().read();
-            let floor = view.floor();
-            let upto = view.remote_upto();
             // Kafka counts the remote bytes plus local bytes not yet uploaded.
-            let mut total = view.remote_bytes() as i64 + p.local_bytes_from(upto) as i64;
-            let mut out = Vec::new();
-            for m in view.segments.values() {
-                let below_floor = m.end_offset < floor;
-                let by_time = cfg.is_delete()
-                    && cfg.retention_ms >= 0
-                    && now.saturating_sub(m.max_timestamp_ms) > cfg.retention_ms;
-                let by_size = cfg.is_delete()
-                    && cfg.retention_bytes >= 0
-                    && total - m.segment_size_bytes as i64 >= cfg.retention_bytes;
-                if !(below_floor || by_time || by_size) {
-                    break;
-                }
-                total -= m.segment_size_bytes as i64;
-                out.push(m.clone());
-            }
-            out
+            let local_not_uploaded = p.local_bytes_from(view.remote_upto());
+            let retention = policy::Retention {
+                delete: cfg.is_delete(),
+                retention_ms: cfg.retention_ms,
+                retention_bytes: cfg.retention_bytes,
+            };
+            policy::segments_to_expire(
+                view.segments.values(),
+                view.floor(),
+                local_not_uploaded,
+                retention,
+                now,
+            )
+            .into_iter()
+            .cloned()
+            .collect()
         };
         let Some(next) = doomed.last().map(|m| m.end_offset + 1) else {
             return Ok(());

@@ -11,6 +11,7 @@ mod copier;
 mod deleter;
 mod expirer;
 mod pending_deletions;
+pub mod policy;
 mod reads;
 mod recovery;
 mod stats;
