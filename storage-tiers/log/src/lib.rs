@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 mod files;
 mod index;
+pub mod leader_epochs;
 pub mod log;
 #[cfg(test)]
 mod log_tests;
@@ -38,6 +39,7 @@ pub use config::{
 };
 pub use error::LogError;
 pub use index::{offset_index_lookup, time_index_lookup};
+pub use leader_epochs::{EpochEntry, LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 pub use log::{AppendInfo, PartitionLog, SegmentInfo, TimestampOffset};
 pub use tiered::{seed_log_start, SealedSegment};
 pub use timestamp_lookup::first_record_at_or_after;

@@ -13,6 +13,7 @@ use crate::config::{LogConfig, TimestampType};
 use crate::error::LogError;
 use crate::files::{offset_file, parse_offset_file, sync_dir, write_offset_checkpoint};
 use crate::files::{RECOVERY_POINT_FILE, SNAPSHOT_SUFFIX};
+use crate::leader_epochs::{EpochEntry, LeaderEpochCache};
 use crate::producer_state::{BatchMetadata, ProducerEntry, ProducerStateManager, SeqCheck};
 use crate::segment::Segment;
 
@@ -64,6 +65,8 @@ pub struct PartitionLog {
     pub(crate) segments: BTreeMap<i64, Segment>,
     pub(crate) log_start_offset: i64,
     pub(crate) producers: ProducerStateManager,
+    /// Where each leader epoch starts (`leader-epoch-checkpoint`).
+    pub(crate) epochs: LeaderEpochCache,
 }
 
 fn be_i32(b: &[u8], at: usize) -> i32 {
@@ -79,6 +82,156 @@ fn peek(b: &[u8]) -> Result<(i64, usize), LogError> {
 }
 
 impl PartitionLog {
+    #[cfg(test)]
+    pub(crate) fn latest_epoch_for_test(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// The leader epochs of this log, oldest first, each with its first offset.
+    pub fn leader_epochs(&self) -> &[EpochEntry] {
+        self.epochs.entries()
+    }
+
+    /// Kafka's OffsetForLeaderEpoch answer from this log: the newest epoch at or below
+    /// `epoch` it holds and the offset where that epoch ends (the log end for the
+    /// latest). `None` when every epoch here is newer.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// The epochs in effect over `[start, end)`: the one `start` falls in (moved up to
+    /// `start`) and every one beginning before `end`, as a segment's epoch index.
+    pub fn leader_epochs_in(&self, start: i64, end: i64) -> Vec<EpochEntry> {
+        let entries = self.epochs.entries();
+        let first = entries.iter().rposition(|e| e.start_offset <= start);
+        let mut out: Vec<EpochEntry> = Vec::new();
+        if let Some(i) = first {
+            out.push(EpochEntry {
+                epoch: entries[i].epoch,
+                start_offset: start,
+            });
+        }
+        out.extend(
+            entries
+                .iter()
+                .filter(|e| e.start_offset > start && e.start_offset < end)
+                .copied(),
+        );
+        out
+    }
+
+    /// Appends batches a leader wrote, at the offsets they carry (a follower's append):
+    /// nothing is re-stamped. The first batch must start at the log end and offsets must
+    /// increase without gaps; each batch's CRC must hold. The batches' leader epochs
+    /// feed the epoch cache, and their producer fields the producer state, so a
+    /// follower that becomes leader answers retries and fences as the old leader did.
+    /// On any error nothing is written.
+    pub fn append_as_follower(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let ranges = split_batches(records)?;
+        if ranges.is_empty() {
+            return Err(LogError::InvalidRecord("no record batches".into()));
+        }
+        let first_offset = self.log_end_offset();
+        let mut next = first_offset;
+        let mut epochs: Vec<(i32, i64)> = Vec::new();
+        for r in &ranges {
+            let h = RecordBatchHeader::parse(&records[r.clone()])?;
+            if !h.is_crc_valid() {
+                return Err(LogError::CorruptRecord(format!(
+                    "batch at offset {} fails its CRC",
+                    h.base_offset()
+                )));
+            }
+            if h.base_offset() != next || h.last_offset_delta() < 0 {
+                return Err(LogError::InvalidRecord(format!(
+                    "follower batch at offset {} (delta {}) where {next} was due",
+                    h.base_offset(),
+                    h.last_offset_delta()
+                )));
+            }
+            let epoch = h.partition_leader_epoch();
+            if epochs.last().is_none_or(|&(e, _)| e < epoch) {
+                epochs.push((epoch, h.base_offset()));
+            }
+            next = h.last_offset() + 1;
+        }
+        let last_offset = next - 1;
+        if self.should_roll(records.len() as u64, last_offset, now_ms) {
+            self.roll()?;
+        }
+        if self.active().relative(last_offset).is_none() {
+            return Err(LogError::SegmentOverflow(format!(
+                "offset {last_offset} does not fit a segment based at {}",
+                self.active().base_offset
+            )));
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().append(records, now_ms, interval)?;
+        for r in &ranges {
+            if let Ok(h) = RecordBatchHeader::parse(&records[r.clone()]) {
+                self.producers.replay(&h);
+            }
+        }
+        for (epoch, start) in epochs {
+            self.epochs.assign(epoch, start)?;
+        }
+        Ok(AppendInfo {
+            first_offset,
+            last_offset,
+            log_append_time_ms: -1,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Removes every batch at or after `offset`, so the log ends at `offset` (or, if
+    /// `offset` falls inside a batch, at that batch's base: batches are never split),
+    /// as a follower does before it fetches from a new leader. Segments wholly past it
+    /// go, the one it falls in is cut and re-indexed, and the producer state and epoch
+    /// cache forget what was removed. Returns the new log end. Truncating below the log
+    /// start is refused.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
+        if offset >= self.log_end_offset() {
+            return Ok(self.log_end_offset());
+        }
+        if offset < self.log_start_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.log_end_offset(),
+            });
+        }
+        // The segment `offset` falls in stays (cut); every later one goes.
+        let doomed: Vec<i64> = self
+            .segments
+            .range(offset.saturating_add(1)..)
+            .map(|(b, _)| *b)
+            .collect();
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete_files()?;
+            }
+        }
+        let interval = self.config.index_interval_bytes;
+        match self.segments.values_mut().next_back() {
+            Some(seg) => seg.truncate_to_offset(offset, interval)?,
+            None => {
+                self.segments
+                    .insert(offset, Segment::create(&self.dir, offset, &self.config)?);
+            }
+        }
+        crate::files::sync_dir(&self.dir)?;
+        let leo = self.log_end_offset();
+        self.epochs.truncate_from_end(leo)?;
+        self.producers = Default::default();
+        self.reload_producer_state()?;
+        Ok(leo)
+    }
+
     /// Forgets idempotent producers idle for `max_idle_ms` (their last batch's
     /// timestamp is older), as Kafka's `producer.id.expiration.ms` does; returns how
     /// many went. The next snapshot no longer holds them.
@@ -250,6 +403,7 @@ impl PartitionLog {
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&data, now_ms, interval)?;
         self.producers.producers.extend(pending);
+        self.epochs.assign(leader_epoch, first_offset)?;
         Ok(AppendInfo {
             first_offset,
             last_offset,

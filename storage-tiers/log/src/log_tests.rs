@@ -656,3 +656,151 @@ fn bad_index_is_rebuilt_and_clean_reopen_keeps_everything() {
     log.delete().unwrap();
     assert!(!dir.path().exists());
 }
+
+/// Every stored byte from the log start, as one buffer.
+fn raw_all(log: &PartitionLog) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut off = log.log_start_offset();
+    while off < log.log_end_offset() {
+        let b = log.read(off, 100_000, i64::MAX, true).unwrap();
+        off = batches(&b).last().unwrap().1 + 1;
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+/// A leader log over two epochs (0 and 3), small segments.
+fn leader_log(dir: &std::path::Path) -> PartitionLog {
+    let mut log = PartitionLog::open(dir, small_config(), NOW).unwrap();
+    for i in 0..6 {
+        log.append_as_leader(&plain(3, NOW + i), 0, NOW).unwrap();
+    }
+    for i in 0..6 {
+        log.append_as_leader(&idem(7, 0, i * 2, 2), 3, NOW).unwrap();
+    }
+    log
+}
+
+#[test]
+fn leader_appends_build_the_epoch_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = leader_log(dir.path());
+    let epochs: Vec<(i32, i64)> = log
+        .leader_epochs()
+        .iter()
+        .map(|e| (e.epoch, e.start_offset))
+        .collect();
+    assert_eq!(epochs, vec![(0, 0), (3, 18)]);
+    assert_eq!(log.end_offset_for_epoch(0), Some((0, 18)));
+    assert_eq!(log.end_offset_for_epoch(2), Some((0, 18)));
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 30)));
+    let text = std::fs::read_to_string(dir.path().join(crate::LEADER_EPOCH_CHECKPOINT)).unwrap();
+    assert_eq!(text, "0\n2\n0 0\n3 18\n");
+    let mid: Vec<(i32, i64)> = log
+        .leader_epochs_in(10, 25)
+        .iter()
+        .map(|e| (e.epoch, e.start_offset))
+        .collect();
+    assert_eq!(mid, vec![(0, 10), (3, 18)]);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small_config(), NOW).unwrap();
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 30)));
+}
+
+#[test]
+fn a_follower_stores_the_leaders_batches_at_their_offsets() {
+    let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let leader = leader_log(ld.path());
+    let bytes = raw_all(&leader);
+    let mut follower = PartitionLog::open(fd.path(), small_config(), NOW).unwrap();
+    // In two fetches, as a follower would.
+    let ranges = split_batches(&bytes).unwrap();
+    let half = ranges[ranges.len() / 2].start;
+    follower.append_as_follower(&bytes[..half], NOW).unwrap();
+    follower.append_as_follower(&bytes[half..], NOW).unwrap();
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+    assert_eq!(raw_all(&follower), bytes, "byte for byte");
+    assert_eq!(follower.leader_epochs(), leader.leader_epochs());
+    // The idempotent producer's state came along: a retry of its last batch is a
+    // duplicate on the follower too.
+    let dup = follower
+        .append_as_leader(&idem(7, 0, 10, 2), 3, NOW)
+        .unwrap();
+    assert!(dup.duplicate);
+}
+
+#[test]
+fn a_follower_refuses_gaps_overlaps_and_bad_crcs_and_writes_nothing() {
+    let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let leader = leader_log(ld.path());
+    let bytes = raw_all(&leader);
+    let ranges = split_batches(&bytes).unwrap();
+    let mut follower = PartitionLog::open(fd.path(), small_config(), NOW).unwrap();
+    // Starts past the log end: a gap.
+    assert!(follower
+        .append_as_follower(&bytes[ranges[1].clone()], NOW)
+        .is_err());
+    follower
+        .append_as_follower(&bytes[ranges[0].clone()], NOW)
+        .unwrap();
+    // The same batch again: an overlap.
+    assert!(follower
+        .append_as_follower(&bytes[ranges[0].clone()], NOW)
+        .is_err());
+    let mut bad = bytes[ranges[1].clone()].to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    assert!(matches!(
+        follower.append_as_follower(&bad, NOW),
+        Err(LogError::CorruptRecord(_))
+    ));
+    assert_eq!(follower.log_end_offset(), 3);
+}
+
+#[test]
+fn truncate_to_cuts_at_a_batch_boundary_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = leader_log(dir.path());
+    assert!(log.segments().len() > 2, "{:?}", log.segments());
+    // 20 falls inside the batch [18, 19]? No: epoch-3 batches are [18,19], [20,21], ...
+    // 21 is inside [20, 21], so the log ends at 20.
+    assert_eq!(log.truncate_to(21).unwrap(), 20);
+    assert_eq!(read_all(&log).last(), Some(&(18, 19)));
+    // Past the epoch-3 start: the cache keeps both epochs; below it, only epoch 0.
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 20)));
+    assert_eq!(log.truncate_to(10).unwrap(), 9);
+    assert_eq!(log.latest_epoch_for_test(), Some(0));
+    // The producer whose batches were cut is unknown again: its batch is new, not a
+    // duplicate, and the log continues at the cut.
+    let again = log.append_as_leader(&idem(7, 0, 0, 2), 4, NOW).unwrap();
+    assert!(!again.duplicate);
+    assert_eq!(again.first_offset, 9);
+    assert_eq!(log.end_offset_for_epoch(4), Some((4, 11)));
+    // Durable: a reopen sees the same log and epochs.
+    let (leo, epochs) = (log.log_end_offset(), log.leader_epochs().to_vec());
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small_config(), NOW).unwrap();
+    assert_eq!(log.log_end_offset(), leo);
+    assert_eq!(log.leader_epochs(), &epochs[..]);
+    assert!(batches(&raw_all(&log))
+        .windows(2)
+        .all(|w| w[0].1 + 1 == w[1].0));
+}
+
+#[test]
+fn truncate_to_below_the_log_start_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = leader_log(dir.path());
+    log.delete_records_before(12).unwrap();
+    assert!(matches!(
+        log.truncate_to(5),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.truncate_to(12).unwrap(), 12);
+    assert_eq!(log.log_end_offset(), 12);
+    assert_eq!(
+        log.truncate_to(100).unwrap(),
+        12,
+        "past the end changes nothing"
+    );
+}

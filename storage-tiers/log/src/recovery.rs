@@ -11,6 +11,7 @@ use crate::files::{
     CLEAN_SHUTDOWN_FILE, INDEX_SUFFIX, LOG_START_FILE, LOG_SUFFIX, RECOVERY_POINT_FILE,
     SNAPSHOT_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::leader_epochs::LeaderEpochCache;
 use crate::log::PartitionLog;
 use crate::producer_state::ProducerStateManager;
 use crate::scan::{BatchScanner, ScanItem};
@@ -117,7 +118,12 @@ impl PartitionLog {
             segments,
             log_start_offset,
             producers: ProducerStateManager::default(),
+            epochs: LeaderEpochCache::load(dir)?,
         };
+        // The epochs cover no more than the log holds (a crash may have cut the log
+        // after the checkpoint was written). Their start is left alone: below the
+        // local start of a tiered log, the remote tier still holds those epochs.
+        log.epochs.truncate_from_end(leo)?;
         log.load_producer_state()?;
         log.flush()?;
         if stored_start != Some(log_start_offset) {
@@ -128,6 +134,10 @@ impl PartitionLog {
 
     /// Loads the newest valid snapshot at or below the log end (deleting
     /// newer ones) and replays the batches after it.
+    pub(crate) fn reload_producer_state(&mut self) -> Result<(), LogError> {
+        self.load_producer_state()
+    }
+
     fn load_producer_state(&mut self) -> Result<(), LogError> {
         let leo = self.log_end_offset();
         let mut from = None;

@@ -32,6 +32,7 @@ impl PartitionLog {
         }
         self.log_start_offset = offset;
         write_offset_checkpoint(&self.dir, LOG_START_FILE, offset)?;
+        self.epochs.truncate_from_start(offset)?;
         if self.active().next_offset <= offset {
             self.roll()?;
         }
@@ -130,6 +131,7 @@ impl PartitionLog {
         if first_base > self.log_start_offset {
             self.log_start_offset = first_base;
             write_offset_checkpoint(&self.dir, LOG_START_FILE, first_base)?;
+            self.epochs.truncate_from_start(first_base)?;
         }
         Ok(deleted)
     }

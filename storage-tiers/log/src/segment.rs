@@ -204,6 +204,41 @@ impl Segment {
         Ok(())
     }
 
+    /// Cuts the segment before the first batch whose last offset is at or past
+    /// `offset` and rebuilds its indexes: afterwards it ends at that batch's base (or
+    /// holds nothing from `offset` on).
+    pub(crate) fn truncate_to_offset(
+        &mut self,
+        offset: i64,
+        interval: u64,
+    ) -> Result<(), LogError> {
+        let file = self.log.try_clone()?;
+        let mut scanner = BatchScanner::new(&file, 0, self.size, false);
+        let mut cut = self.size;
+        loop {
+            match scanner.next_item()? {
+                ScanItem::Batch { pos, header } => {
+                    if header.last_offset() >= offset {
+                        cut = pos;
+                        break;
+                    }
+                }
+                ScanItem::Invalid { pos, .. } => {
+                    cut = pos;
+                    break;
+                }
+                ScanItem::End => break,
+            }
+        }
+        if cut < self.size {
+            self.log.set_len(cut)?;
+            self.size = cut;
+        }
+        self.recover(interval)?;
+        self.log.sync_data()?;
+        Ok(())
+    }
+
     /// Reads up to `len` bytes at `pos` (fewer at the end of the segment).
     pub(crate) fn read_at(&self, pos: u64, len: usize) -> std::io::Result<Vec<u8>> {
         let len = (len as u64).min(self.size.saturating_sub(pos)) as usize;

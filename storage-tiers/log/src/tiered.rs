@@ -26,6 +26,9 @@ pub struct SealedSegment {
     pub time_index_path: PathBuf,
     /// The producer-state snapshot taken when the segment was sealed, if still on disk.
     pub producer_snapshot_path: Option<PathBuf>,
+    /// The leader epochs over the segment's offsets (from the epoch cache), each with
+    /// the first offset it covers here; empty for data written before the cache existed.
+    pub leader_epochs: Vec<crate::EpochEntry>,
 }
 
 impl PartitionLog {
@@ -46,6 +49,7 @@ impl PartitionLog {
                     offset_index_path: s.offset_index.path().to_path_buf(),
                     time_index_path: s.time_index.path().to_path_buf(),
                     producer_snapshot_path: snap.exists().then_some(snap),
+                    leader_epochs: self.leader_epochs_in(s.base_offset, s.next_offset),
                 }
             })
             .collect()

@@ -52,6 +52,23 @@ impl RemoteLogManager {
     ) -> Result<(), TieringError> {
         let tp = tip(p);
         let epoch = p.leader_epoch();
+        // The segment's own epochs from the leader-epoch cache; data from before the
+        // cache existed is filed under the current epoch, as it always was.
+        let mut epochs: BTreeMap<i32, i64> = seg
+            .leader_epochs
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect();
+        if epochs.is_empty() {
+            epochs.insert(epoch, seg.base_offset);
+        }
+        let epoch_index =
+            epochs
+                .iter()
+                .fold(format!("0\n{}\n", epochs.len()), |mut text, (e, o)| {
+                    text.push_str(&format!("{e} {o}\n"));
+                    text
+                });
         let meta = RemoteLogSegmentMetadata {
             segment_id: RemoteLogSegmentId {
                 tp,
@@ -63,7 +80,7 @@ impl RemoteLogManager {
             broker_id: self.cfg.broker_id,
             event_timestamp_ms: self.now_ms(),
             segment_size_bytes: seg.size_bytes,
-            segment_leader_epochs: BTreeMap::from([(epoch, seg.base_offset)]),
+            segment_leader_epochs: epochs,
             state: RemoteLogSegmentState::CopySegmentStarted,
         };
         let data = LogSegmentData {
@@ -73,7 +90,7 @@ impl RemoteLogManager {
             transaction_index: None,
             producer_snapshot: seg.producer_snapshot_path.clone(),
             // Kafka's leader-epoch checkpoint format: version, count, "epoch offset".
-            leader_epoch_index: Bytes::from(format!("0\n1\n{epoch} {}\n", seg.base_offset)),
+            leader_epoch_index: Bytes::from(epoch_index),
         };
         let started = Instant::now();
         let sealed_at = std::fs::metadata(&seg.log_path)

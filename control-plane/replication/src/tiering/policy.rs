@@ -87,6 +87,7 @@ mod tests {
                 offset_index_path: PathBuf::new(),
                 time_index_path: PathBuf::new(),
                 producer_snapshot_path: None,
+                leader_epochs: Vec::new(),
             })
             .collect()
     }
