@@ -73,6 +73,8 @@ if [ "${STRATA_SKIP_LINT:-0}" != 1 ]; then
     cargo fmt --all -- --check
     section "cargo clippy"
     cargo clippy --workspace --all-targets --release -- -D warnings
+    section "dependency layers (tests/check_layers.py)"
+    "$PY" "$REPO/tests/check_layers.py"
 fi
 
 # The remote tier's conformance suite and the tiered-storage end-to-end tests run
