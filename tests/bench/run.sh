@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark behind BENCHMARKS.md: starts a release `strata serve` on loopback with a
 # temp data dir and runs the produce/consume matrix with `strata perf` and with a
-# confluent-kafka (librdkafka) client, printing each command and its summary line, and
-# the broker's peak RSS (VmHWM) at the end.
+# confluent-kafka (librdkafka) client, printing each command, its summary line and the
+# broker's user+sys CPU seconds for it, and the broker's peak RSS (VmHWM) at the end.
 #
 #   ./tests/bench/run.sh            # full matrix (several minutes)
 #   BENCH_RECORDS=200000 ./tests/bench/run.sh   # smaller
@@ -24,7 +24,17 @@ STRATA_LOG=warn "$STRATA" serve --listen "$B" --data-dir "$DIR/data" 2>"$DIR/bro
 PID=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
-run() { echo; echo "\$ $*"; "$@" | tail -1; }
+# The broker's user+sys CPU time so far, in seconds (fields 14 and 15 of /proc/<pid>/stat).
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$PID/stat"; }
+# Runs one client command, printing it, its summary line and the broker's CPU time for it.
+run() {
+  echo; echo "\$ $*"
+  local before after
+  before=$(cpu)
+  "$@" | tail -1
+  after=$(cpu)
+  echo "broker CPU: $(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.2f", b - a }') s"
+}
 rss() { awk '/VmHWM/ {printf "%.0f MiB\n", $2/1024}' "/proc/$PID/status"; }
 
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); records: $N"
@@ -34,6 +44,8 @@ for acks in 1 -1; do
     run "$STRATA" perf produce --bootstrap-server "$B" --topic "$t" --partitions "$parts" --num-records "$N" --record-size 100 --acks "$acks"
   done
 done
+# the same producer settings as the confluent-kafka rows below (batch.size 1 MB, linger 5 ms)
+run "$STRATA" perf produce --bootstrap-server "$B" --topic p100-big --partitions 1 --num-records "$N" --record-size 100 --acks 1 --batch-size 1000000 --linger-ms 5
 run "$STRATA" perf consume --bootstrap-server "$B" --topic p100-a1-n1 --num-records "$N"
 run "$STRATA" perf consume --bootstrap-server "$B" --topic p100-a1-n8 --num-records "$N"
 echo; echo "# disk reference: sequential write of 3 GB with one fdatasync, in the data directory's file system"

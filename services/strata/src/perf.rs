@@ -1,8 +1,14 @@
 //! `strata perf produce|consume`: throughput and latency in the spirit of Kafka's
 //! kafka-producer-perf-test and kafka-consumer-perf-test.
 //!
-//! The producer pre-encodes one record batch per partition and re-sends it, so the
-//! figures measure the broker and the network, not client-side encoding.
+//! The producer behaves like a Kafka producer with `compression.type=none`: records
+//! without keys go to one partition until its batch is full (sticky partitioning), a
+//! batch holds as many records as fit `--batch-size` bytes or what arrived within
+//! `--linger-ms`, each batch is encoded when it is sealed (fresh timestamps and CRC),
+//! and one Produce request carries every batch ready when a slot of the
+//! `--max-in-flight` window frees. Latency runs from a batch's first record to the
+//! answer; MB/s counts record values, as kafka-producer-perf-test does, beside the
+//! bytes on the wire.
 
 use std::time::{Duration, Instant};
 
@@ -56,9 +62,13 @@ enum PerfCommand {
         /// Acknowledgements: 0, 1 or -1 (all).
         #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
         acks: i16,
-        /// Bytes per record batch (records per batch = batch-size / record-size).
+        /// Most bytes per record batch, framing included (the producer's `batch.size`).
         #[arg(long, default_value_t = 16_384)]
         batch_size: usize,
+        /// How long a batch that is not full waits for more records (the producer's
+        /// `linger.ms`; matters with --throughput, where records arrive one by one).
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
         /// Partitions to create the topic with if it does not exist.
         #[arg(long, default_value_t = 1)]
         partitions: i32,
@@ -100,6 +110,7 @@ pub async fn run(args: PerfArgs) -> Result<()> {
             record_size,
             acks,
             batch_size,
+            linger_ms,
             partitions,
             throughput,
             max_in_flight,
@@ -112,6 +123,7 @@ pub async fn run(args: PerfArgs) -> Result<()> {
                 record_size,
                 acks,
                 batch_size,
+                Duration::from_millis(linger_ms),
                 partitions,
                 throughput,
                 max_in_flight.max(1),
@@ -172,10 +184,9 @@ async fn partitions_of(c: &mut Client, topic: &str, create_with: i32) -> Result<
     Ok(ps)
 }
 
-fn batch(records: usize, record_size: usize) -> Result<Bytes> {
-    let mut value = vec![0u8; record_size];
-    rand::rng().fill_bytes(&mut value);
-    let value = Bytes::from(value);
+/// One record batch of `records` records of `value`, encoded now, as a producer
+/// encodes each batch it sends (fresh timestamps and CRC per batch).
+fn encode_batch(records: usize, value: &Bytes) -> Result<Bytes> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -209,10 +220,24 @@ fn batch(records: usize, record_size: usize) -> Result<Bytes> {
     Ok(buf.freeze())
 }
 
+/// Records of `record_size` bytes that fit one batch of at most `batch_size` bytes
+/// (batch header and per-record framing included, as the Java producer's `batch.size`
+/// counts them); at least one.
+fn records_per_batch(batch_size: usize, value: &Bytes) -> Result<usize> {
+    let one = encode_batch(1, value)?.len();
+    let two = encode_batch(2, value)?.len();
+    let per_record = (two - one).max(1);
+    let header = one.saturating_sub(per_record);
+    Ok((batch_size.saturating_sub(header) / per_record).max(1))
+}
+
 struct Stats {
     start: Instant,
+    /// Bytes of value per record (what kafka-producer-perf-test's MB/s counts).
+    record_size: u64,
     records: u64,
     bytes: u64,
+    wire_bytes: u64,
     latency_us: Histogram<u64>,
     window_start: Instant,
     window_records: u64,
@@ -221,17 +246,29 @@ struct Stats {
 }
 
 impl Stats {
-    fn new() -> Result<Self> {
+    fn new(record_size: u64) -> Result<Self> {
         Ok(Self {
             start: Instant::now(),
+            record_size,
             records: 0,
             bytes: 0,
+            wire_bytes: 0,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
             window_start: Instant::now(),
             window_records: 0,
             window_bytes: 0,
             window_latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
         })
+    }
+
+    /// Accounts one answered request: every record of each batch, with the latency from
+    /// the batch's first record to the answer (none with acks=0).
+    fn record_request(&mut self, req: &InFlight, acked: bool) {
+        self.wire_bytes += req.wire_bytes;
+        for (since, records) in &req.batches {
+            let latency = acked.then(|| since.elapsed());
+            self.record(*records, records * self.record_size, latency);
+        }
     }
 
     fn record(&mut self, records: u64, bytes: u64, latency: Option<Duration>) {
@@ -266,17 +303,19 @@ impl Stats {
         let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
         if acks == 0 {
             println!(
-                "{} records sent, {:.1} records/sec ({:.2} MB/sec), latency not measured with acks=0.",
-                self.records,
-                self.records as f64 / secs,
-                self.bytes as f64 / secs / 1e6
-            );
-        } else {
-            println!(
-                "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {:.2} ms 50th, {:.2} ms 99th, {:.2} ms 99.9th.",
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec of values, {:.2} MB/sec on the wire), latency not measured with acks=0.",
                 self.records,
                 self.records as f64 / secs,
                 self.bytes as f64 / secs / 1e6,
+                self.wire_bytes as f64 / secs / 1e6
+            );
+        } else {
+            println!(
+                "{} records sent, {:.1} records/sec ({:.2} MB/sec of values, {:.2} MB/sec on the wire), {:.2} ms avg latency, {:.2} ms max latency, {:.2} ms 50th, {:.2} ms 99th, {:.2} ms 99.9th.",
+                self.records,
+                self.records as f64 / secs,
+                self.bytes as f64 / secs / 1e6,
+                self.wire_bytes as f64 / secs / 1e6,
                 self.latency_us.mean() / 1000.0,
                 self.latency_us.max() as f64 / 1000.0,
                 ms(0.5),
@@ -287,11 +326,37 @@ impl Stats {
     }
 }
 
+/// A batch being filled for one partition.
+struct Filling {
+    partition: i32,
+    records: usize,
+    /// When its first record was added: the record latency counts from here, as
+    /// kafka-producer-perf-test counts each record from its `send()`.
+    since: Instant,
+}
+
+/// A sealed batch waiting for a request.
+struct Ready {
+    partition: i32,
+    records: u64,
+    payload: Bytes,
+    since: Instant,
+}
+
+/// What one request in flight carries, for the response reader.
+struct InFlight {
+    /// (first-record time, records) of each batch.
+    batches: Vec<(Instant, u64)>,
+    wire_bytes: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn produce(
     common: Common,
     record_size: usize,
     acks: i16,
     batch_size: usize,
+    linger: Duration,
     create_partitions: i32,
     throughput: i64,
     max_in_flight: usize,
@@ -299,74 +364,138 @@ async fn produce(
     let mut c = Client::connect(&common.bootstrap_server).await?;
     let partitions = partitions_of(&mut c, &common.topic, create_partitions).await?;
     let version = c.version(ApiKey::Produce, 12)?;
-    let per_batch = (batch_size / record_size.max(1)).max(1);
-    let template = batch(per_batch, record_size)?;
+    let mut value = vec![0u8; record_size];
+    rand::rng().fill_bytes(&mut value);
+    let value = Bytes::from(value);
+    let per_batch = records_per_batch(batch_size, &value)?;
     let Client { mut tx, mut rx, .. } = c;
-    // (send time, records, bytes) of each request in flight, in order.
-    let (inflight_tx, mut inflight_rx) = mpsc::channel::<(Instant, u64, u64)>(max_in_flight);
+    let (inflight_tx, mut inflight_rx) = mpsc::channel::<InFlight>(max_in_flight);
     let reader = tokio::spawn(async move {
-        let mut stats = Stats::new()?;
-        while let Some((sent, records, bytes)) = inflight_rx.recv().await {
-            if acks == 0 {
-                stats.record(records, bytes, None);
-                continue;
-            }
-            let resp = rx.recv::<ProduceRequest>(version).await?;
-            for t in &resp.responses {
-                for p in &t.partition_responses {
-                    if p.error_code != 0 {
-                        bail!(
-                            "produce to partition {} failed with error {} {}",
-                            p.index,
-                            p.error_code,
-                            p.error_message.as_ref().map(|m| m.as_str()).unwrap_or("")
-                        );
+        let mut stats = Stats::new(record_size as u64)?;
+        while let Some(req) = inflight_rx.recv().await {
+            if acks != 0 {
+                let resp = rx.recv::<ProduceRequest>(version).await?;
+                for t in &resp.responses {
+                    for p in &t.partition_responses {
+                        if p.error_code != 0 {
+                            bail!(
+                                "produce to partition {} failed with error {} {}",
+                                p.index,
+                                p.error_code,
+                                p.error_message.as_ref().map(|m| m.as_str()).unwrap_or("")
+                            );
+                        }
                     }
                 }
             }
-            stats.record(records, bytes, Some(sent.elapsed()));
+            stats.record_request(&req, acks != 0);
         }
         stats.summary(acks);
         anyhow::Ok(())
     });
+    // Sticky partitioning (KIP-480, what producers do for records without a key): fill
+    // one partition's batch, then move to the next.
     let start = Instant::now();
-    let mut sent: u64 = 0;
+    let mut produced: u64 = 0;
     let mut next_partition = 0usize;
-    while sent < common.num_records {
-        let remaining = common.num_records - sent;
-        let (payload, n) = if remaining as usize >= per_batch {
-            (template.clone(), per_batch as u64)
-        } else {
-            (batch(remaining as usize, record_size)?, remaining)
-        };
-        if throughput > 0 {
-            let due = Duration::from_secs_f64(sent as f64 / throughput as f64);
-            let elapsed = start.elapsed();
-            if due > elapsed {
-                tokio::time::sleep(due - elapsed).await;
+    let mut filling: Option<Filling> = None;
+    let mut ready: Vec<Ready> = Vec::new();
+    // At most one sealed batch per partition waits for a request, as a producer keeps
+    // one open batch per partition while its in-flight window is full.
+    let max_ready = partitions.len().max(1);
+    loop {
+        let done = produced >= common.num_records;
+        // Seal the filling batch when full, lingered out, or at the end.
+        if let Some(f) = &filling {
+            if f.records >= per_batch || done || f.since.elapsed() >= linger {
+                let f = filling.take().context("no batch")?;
+                ready.push(Ready {
+                    partition: f.partition,
+                    records: f.records as u64,
+                    payload: encode_batch(f.records, &value)?,
+                    since: f.since,
+                });
             }
         }
-        let p = partitions[next_partition % partitions.len()];
-        next_partition += 1;
-        let bytes = payload.len() as u64;
-        let req = ProduceRequest::default()
-            .with_acks(acks)
-            .with_timeout_ms(30_000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(topic_name(&common.topic))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(p)
-                    .with_records(Some(payload))])]);
-        // Reserve the in-flight slot first so at most max_in_flight are outstanding.
-        let permit = inflight_tx
-            .reserve()
-            .await
-            .context("response reader stopped")?;
-        let t0 = Instant::now();
-        tx.send(&req, version).await?;
-        tx.flush().await?;
-        permit.send((t0, n, bytes));
-        sent += n;
+        // Send what is ready: at once if a request slot is free, or wait for one when
+        // no more batches can be held back.
+        if !ready.is_empty() {
+            let permit = if ready.len() >= max_ready || done {
+                Some(
+                    inflight_tx
+                        .reserve()
+                        .await
+                        .context("response reader stopped")?,
+                )
+            } else {
+                inflight_tx.try_reserve().ok()
+            };
+            if let Some(permit) = permit {
+                let batches: Vec<Ready> = std::mem::take(&mut ready);
+                let wire_bytes = batches.iter().map(|b| b.payload.len() as u64).sum();
+                let meta = batches.iter().map(|b| (b.since, b.records)).collect();
+                let partition_data = batches
+                    .into_iter()
+                    .map(|b| {
+                        PartitionProduceData::default()
+                            .with_index(b.partition)
+                            .with_records(Some(b.payload))
+                    })
+                    .collect();
+                let req = ProduceRequest::default()
+                    .with_acks(acks)
+                    .with_timeout_ms(30_000)
+                    .with_topic_data(vec![TopicProduceData::default()
+                        .with_name(topic_name(&common.topic))
+                        .with_partition_data(partition_data)]);
+                tx.send(&req, version).await?;
+                tx.flush().await?;
+                permit.send(InFlight {
+                    batches: meta,
+                    wire_bytes,
+                });
+            }
+        }
+        if done && filling.is_none() && ready.is_empty() {
+            break;
+        }
+        if done {
+            continue;
+        }
+        // The next record, at the target rate; while waiting, a lingering batch may
+        // come due first.
+        if throughput > 0 {
+            let due = start + Duration::from_secs_f64(produced as f64 / throughput as f64);
+            let now = Instant::now();
+            if due > now {
+                let wake = match &filling {
+                    Some(f) => due.min(f.since + linger),
+                    None => due,
+                };
+                tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+                if Instant::now() < due {
+                    continue;
+                }
+            }
+        }
+        let f = filling.get_or_insert_with(|| {
+            let partition = partitions[next_partition % partitions.len()];
+            next_partition += 1;
+            Filling {
+                partition,
+                records: 0,
+                since: Instant::now(),
+            }
+        });
+        // Without a target rate the records come as fast as the batch takes them.
+        let room = (per_batch - f.records) as u64;
+        let take = if throughput > 0 {
+            1
+        } else {
+            room.min(common.num_records - produced)
+        };
+        f.records += take as usize;
+        produced += take;
     }
     drop(inflight_tx);
     reader.await.context("response reader panicked")??;
@@ -505,7 +634,7 @@ async fn commit(common: Common, group: String, max_in_flight: usize) -> Result<(
     let (inflight_tx, mut inflight_rx) = mpsc::channel::<Instant>(max_in_flight);
     let total = common.num_records;
     let reader = tokio::spawn(async move {
-        let mut stats = Stats::new()?;
+        let mut stats = Stats::new(0)?;
         while let Some(sent) = inflight_rx.recv().await {
             let resp = rx.recv::<OffsetCommitRequest>(version).await?;
             for t in &resp.topics {
