@@ -1,6 +1,7 @@
 //! Golden traces: scripted scenarios whose every reply and record, rendered as text, is
 //! compared with `tests/golden/<name>.txt`. `UPDATE_GOLDEN=1 cargo test -p
 //! strata-groups --test golden` rewrites them; review the diff like code.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use std::fmt::Write;
 

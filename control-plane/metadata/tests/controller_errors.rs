@@ -1,5 +1,6 @@
 //! Controller validation: every error case with its message, and the records
 //! of successful operations.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,5 @@
 //! Applying `to_records` of an image to an empty image gives the same image.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use proptest::prelude::*;
 use strata_metadata::records::metadata_record::Record;

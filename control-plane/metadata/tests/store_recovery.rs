@@ -1,4 +1,5 @@
 //! The metadata store: durability, snapshots and recovery of damaged tails.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,5 +1,6 @@
 //! The remote reader over a real `ObjectStoreRsm` on an in-memory store: batches that
 //! straddle chunks, the one-batch minimum, read-ahead, shared GETs, and a disk tier.
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
