@@ -17,6 +17,7 @@ mod config;
 mod coordinator;
 mod error;
 mod group;
+mod machine;
 mod membership;
 mod offsets;
 mod record;

@@ -10,7 +10,9 @@
 mod cluster;
 mod configs;
 mod error;
+mod limits;
 mod placement;
+mod tiering;
 mod topic_name;
 mod topics;
 
@@ -19,6 +21,8 @@ pub use configs::{
     alter_broker_configs, alter_topic_configs, BrokerConfigKind, DYNAMIC_BROKER_CONFIGS,
 };
 pub use error::ControllerError;
+pub use limits::{check_partition_limits, PartitionLimits};
+pub use tiering::validate_tiering;
 pub use topic_name::{validate_topic_name, MAX_TOPIC_NAME_LENGTH};
 pub use topics::{
     create_partitions, create_topic, create_topic_with_id, delete_topic, CreateTopicSpec,

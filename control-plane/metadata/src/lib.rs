@@ -14,15 +14,20 @@
 //! to Kafka error codes themselves.
 
 pub mod controller;
+mod controller_client;
 mod error;
 mod image;
 pub mod records;
 mod store;
 
+pub use controller::PartitionLimits;
 pub use controller::{
     allocate_producer_ids, alter_broker_configs, alter_topic_configs, create_partitions,
     create_topic, create_topic_with_id, delete_topic, register_broker, ControllerError,
     CreateTopicSpec, PartitionCountUpdate,
+};
+pub use controller_client::{
+    CommitError, Committed, ControllerClient, ControllerSettings, CreatedTopic, LocalController,
 };
 pub use error::MetadataError;
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

@@ -308,10 +308,6 @@ mod handled_tests {
         };
         let state =
             std::sync::Arc::new(BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap());
-        // The group APIs answer through the coordinator task.
-        let groups = state.take_group_task().unwrap();
-        let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(groups.run(state.clone(), stop.clone()));
         for (key, lo, hi) in SUPPORTED_APIS {
             for version in *lo..=*hi {
                 let header = RequestHeader::default()

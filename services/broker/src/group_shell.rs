@@ -1,160 +1,179 @@
-//! The I/O shell around the pure group coordinator (`strata-groups`): one task owns the
-//! coordinator, feeds it requests and timer ticks, appends the records it emits to
-//! `__consumer_offsets` before answering, and routes deferred replies (JoinGroup and
-//! SyncGroup wait for a rebalance) back to the waiting connection.
+//! The group coordinator on the coordinator runtime: one shard per hosted partition of
+//! `__consumer_offsets`, each a [`GroupCoordinator`] for the groups that hash to it.
+//! This module is the broker's side of it: the partition writer (records to record
+//! batches and back) and the routing of requests to shards, including the requests
+//! that span groups (ListGroups, DescribeGroups, DeleteGroups), which are split by
+//! shard and their answers merged.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use strata_groups::{
-    partition_for, GroupCoordinator, GroupError, GroupRecord, Output, Reply, Request,
-};
+use strata_coordinator::{CoordinatorRuntime, PartitionWriter, WriteError};
+use strata_groups::{partition_for, GroupCoordinator, GroupRecord, Reply, Request};
+use strata_proto::SharedClock;
 use strata_replication::Partition;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
-
-use crate::state::BrokerState;
 
 /// Kafka's internal topic for committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Requests waiting for the coordinator task.
-const QUEUE: usize = 1024;
+/// Makes the coordinator of one shard (each shard has its own state).
+pub type CoordinatorFactory = Box<dyn Fn() -> GroupCoordinator + Send + Sync>;
 
-type Envelope = (Request, oneshot::Sender<Reply>);
-
-/// The handle connections use to reach the coordinator task.
+/// The handle connections use to reach the group coordinator's shards.
 pub struct GroupShell {
-    tx: mpsc::Sender<Envelope>,
+    runtime: CoordinatorRuntime<GroupCoordinator>,
+    partitions: i32,
+    factory: CoordinatorFactory,
 }
 
-/// What the task takes over when the node starts serving.
-pub struct GroupTask {
-    rx: mpsc::Receiver<Envelope>,
-    coordinator: GroupCoordinator,
-}
-
-/// The coordinator task is not running (the node is shutting down).
+/// The shard that would answer is not running here (not loaded, or the node is
+/// shutting down): the client retries (COORDINATOR_NOT_AVAILABLE).
 #[derive(Debug, thiserror::Error)]
 #[error("the group coordinator is not available")]
 pub struct CoordinatorGone;
 
 impl GroupShell {
-    pub fn new(coordinator: GroupCoordinator) -> (GroupShell, GroupTask) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        (GroupShell { tx }, GroupTask { rx, coordinator })
+    /// A shell for `partitions` partitions of `__consumer_offsets`, none loaded yet.
+    pub fn new(partitions: i32, factory: CoordinatorFactory, clock: SharedClock) -> Self {
+        Self {
+            runtime: CoordinatorRuntime::new(clock),
+            partitions: partitions.max(1),
+            factory,
+        }
     }
 
-    /// Sends one request and waits for its reply, which may come only after a rebalance.
+    /// Loads the shard of `partition` (this node leads it): replays it first.
+    pub fn load(&self, partition: Arc<Partition>) -> Result<usize, LoadError> {
+        let index = partition.topic_partition().partition;
+        let writer = Arc::new(OffsetsWriter { partition });
+        self.runtime
+            .load(index, (self.factory)(), writer)
+            .map_err(|e| LoadError::Shard(e.to_string()))
+    }
+
+    /// Stops every shard.
+    pub fn shutdown(&self) {
+        self.runtime.shutdown();
+    }
+
+    /// Sends one request to the shard(s) it concerns and waits for the reply, which may
+    /// come only after a rebalance.
     pub async fn call(&self, req: Request) -> Result<Reply, CoordinatorGone> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send((req, tx)).await.map_err(|_| CoordinatorGone)?;
-        rx.await.map_err(|_| CoordinatorGone)
-    }
-}
-
-impl GroupTask {
-    pub(crate) fn coordinator_mut(&mut self) -> &mut GroupCoordinator {
-        &mut self.coordinator
-    }
-
-    /// Runs until `shutdown`; each request and each timer tick is handled to completion
-    /// (records appended, then replies sent) before the next.
-    pub async fn run(mut self, state: Arc<BrokerState>, shutdown: CancellationToken) {
-        let mut pending: HashMap<u64, oneshot::Sender<Reply>> = HashMap::new();
-        let mut next_id: u64 = 0;
-        loop {
-            let sleep = match self.coordinator.next_deadline() {
-                Some(at) => {
-                    let wait = (at - state.clock.now_ms()).max(0) as u64;
-                    tokio::time::sleep(std::time::Duration::from_millis(wait))
+        match req {
+            Request::ListGroups {
+                states_filter,
+                types_filter,
+            } => {
+                let mut all = Vec::new();
+                for p in self.runtime.partitions() {
+                    let req = Request::ListGroups {
+                        states_filter: states_filter.clone(),
+                        types_filter: types_filter.clone(),
+                    };
+                    if let Reply::ListGroups(mut groups) = self.shard(p, req).await? {
+                        all.append(&mut groups);
+                    }
                 }
-                None => tokio::time::sleep(std::time::Duration::from_secs(3600)),
-            };
-            let out = tokio::select! {
-                msg = self.rx.recv() => {
-                    let Some((req, reply)) = msg else { return };
-                    next_id += 1;
-                    pending.insert(next_id, reply);
-                    self.coordinator.handle(next_id, req, state.clock.now_ms())
+                all.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+                Ok(Reply::ListGroups(all))
+            }
+            Request::DescribeGroups { group_ids } => {
+                let mut by_id = BTreeMap::new();
+                for (p, ids) in self.split(&group_ids) {
+                    if let Reply::DescribeGroups(found) = self
+                        .shard(p, Request::DescribeGroups { group_ids: ids })
+                        .await?
+                    {
+                        by_id.extend(found.into_iter().map(|d| (d.group_id.clone(), d)));
+                    }
                 }
-                _ = sleep => self.coordinator.tick(state.clock.now_ms()),
-                _ = shutdown.cancelled() => return,
-            };
-            if !apply(&state, out, &mut pending) {
-                self.reload(&state, &mut pending);
+                Ok(Reply::DescribeGroups(
+                    group_ids.iter().filter_map(|g| by_id.remove(g)).collect(),
+                ))
+            }
+            Request::DeleteGroups { group_ids } => {
+                let mut by_id = BTreeMap::new();
+                for (p, ids) in self.split(&group_ids) {
+                    if let Reply::DeleteGroups(results) = self
+                        .shard(p, Request::DeleteGroups { group_ids: ids })
+                        .await?
+                    {
+                        by_id.extend(results);
+                    }
+                }
+                Ok(Reply::DeleteGroups(
+                    group_ids
+                        .iter()
+                        .filter_map(|g| by_id.remove(g).map(|e| (g.clone(), e)))
+                        .collect(),
+                ))
+            }
+            one => {
+                let p = partition_for(group_of(&one), self.partitions);
+                self.shard(p, one).await
             }
         }
     }
 
-    /// After a failed append: memory must not stay ahead of the log, so the state is
-    /// rebuilt from `__consumer_offsets`, and requests still waiting (joins in a
-    /// rebalance) are dropped, which answers them COORDINATOR_NOT_AVAILABLE.
-    fn reload(&mut self, state: &BrokerState, pending: &mut HashMap<u64, oneshot::Sender<Reply>>) {
-        pending.clear();
-        self.coordinator.reset();
-        let partitions = state.offsets_partitions();
-        match load(&partitions, &mut self.coordinator, state.clock.now_ms()) {
-            Ok(n) => tracing::warn!(
-                records = n,
-                "group coordinator reloaded from {OFFSETS_TOPIC}"
-            ),
-            Err(e) => tracing::error!(error = %e, "group coordinator reload failed"),
+    async fn shard(&self, partition: i32, req: Request) -> Result<Reply, CoordinatorGone> {
+        self.runtime
+            .call(partition, req)
+            .await
+            .map_err(|_| CoordinatorGone)
+    }
+
+    /// `group_ids` by the shard each belongs to.
+    fn split(&self, group_ids: &[String]) -> BTreeMap<i32, Vec<String>> {
+        let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for g in group_ids {
+            out.entry(partition_for(g, self.partitions))
+                .or_default()
+                .push(g.clone());
         }
+        out
     }
 }
 
-/// Appends the output's records, then sends its replies: a reply is sent only once
-/// the records behind it are in the log. If the append fails, every write among the
-/// replies is answered COORDINATOR_NOT_AVAILABLE instead (the client retries) and
-/// `false` is returned: the coordinator's memory is then ahead of the log.
-fn apply(
-    state: &BrokerState,
-    out: Output,
-    pending: &mut HashMap<u64, oneshot::Sender<Reply>>,
-) -> bool {
-    let mut durable = true;
-    if !out.records.is_empty() {
-        if let Err(e) = append_records(state, &out.records) {
-            tracing::error!(error = %e, "cannot write to {OFFSETS_TOPIC}; failing the writes");
-            durable = false;
-        }
+/// The group a single-group request names.
+fn group_of(req: &Request) -> &str {
+    match req {
+        Request::JoinGroup { group_id, .. }
+        | Request::SyncGroup { group_id, .. }
+        | Request::Heartbeat { group_id, .. }
+        | Request::LeaveGroup { group_id, .. }
+        | Request::OffsetCommit { group_id, .. }
+        | Request::OffsetFetch { group_id, .. }
+        | Request::OffsetDelete { group_id, .. } => group_id,
+        Request::ListGroups { .. }
+        | Request::DescribeGroups { .. }
+        | Request::DeleteGroups { .. } => "",
     }
-    for (id, reply) in out.replies {
-        if let Some(tx) = pending.remove(&id) {
-            let reply = if durable {
-                reply
-            } else {
-                reply.failed_write(GroupError::CoordinatorNotAvailable)
-            };
-            let _ = tx.send(reply);
-        }
-    }
-    durable
 }
 
-fn append_records(state: &BrokerState, records: &[GroupRecord]) -> Result<(), String> {
-    let n = state.config.offsets_topic_num_partitions;
-    let mut by_partition: HashMap<i32, Vec<&GroupRecord>> = HashMap::new();
-    for r in records {
-        by_partition
-            .entry(partition_for(r.group(), n))
-            .or_default()
-            .push(r);
+/// A shard's partition of `__consumer_offsets`: records go in as one uncompressed
+/// batch; an append returns once the batch is in the log (on a single node the high
+/// watermark is the log end, so it is then readable and survives a restart).
+struct OffsetsWriter {
+    partition: Arc<Partition>,
+}
+
+impl PartitionWriter<GroupRecord> for OffsetsWriter {
+    fn append(&self, records: &[GroupRecord], now: i64) -> Result<(), WriteError> {
+        let refs: Vec<&GroupRecord> = records.iter().collect();
+        let batch = encode_batch(&refs, now).map_err(WriteError)?;
+        self.partition
+            .append(&batch, now)
+            .map(|_| ())
+            .map_err(|e| WriteError(e.to_string()))
     }
-    let now = state.clock.now_ms();
-    for (p, recs) in by_partition {
-        let partition = state
-            .partition(OFFSETS_TOPIC, p)
-            .ok_or_else(|| format!("{OFFSETS_TOPIC}-{p} is not hosted here"))?;
-        let batch = encode_batch(&recs, now)?;
-        partition.append(&batch, now).map_err(|e| e.to_string())?;
+
+    fn read_all(&self) -> Result<Vec<GroupRecord>, strata_coordinator::LoadError> {
+        read_all(&self.partition).map_err(|e| strata_coordinator::LoadError(e.to_string()))
     }
-    Ok(())
 }
 
 fn encode_batch(records: &[&GroupRecord], now: i64) -> Result<Bytes, String> {
@@ -207,71 +226,64 @@ pub enum LoadError {
     },
     #[error("{tp}: no progress at offset {offset} below the high watermark {hw}")]
     Stuck { tp: String, offset: i64, hw: i64 },
+    #[error("{0}")]
+    Shard(String),
 }
 
-/// Replays every record of the offsets topic into `coordinator` (start-up, and after
-/// a failed append). A batch that cannot be read or decoded stops the replay with an
-/// error naming the partition and offset: the groups would otherwise come back
-/// silently older than what was acknowledged. Single records of an unknown version
-/// are skipped with a warning, as they belong to no group this broker can serve.
-pub fn load(
-    partitions: &[Arc<Partition>],
-    coordinator: &mut GroupCoordinator,
-    now: i64,
-) -> Result<usize, LoadError> {
-    let mut loaded = 0;
-    for p in partitions {
-        let tp = || p.topic_partition().to_string();
-        let mut offset = p.log_start_offset();
-        let hw = p.high_watermark();
-        while offset < hw {
-            let data = p
-                .read(offset, 4 * 1024 * 1024, true)
-                .map_err(|e| LoadError::Read {
-                    tp: tp(),
-                    offset,
-                    reason: e.to_string(),
-                })?;
-            if data.records.is_empty() {
-                return Err(LoadError::Stuck {
-                    tp: tp(),
-                    offset,
-                    hw,
-                });
-            }
-            let mut buf = data.records.clone();
-            let mut progressed = false;
-            while !buf.is_empty() {
-                let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| LoadError::Corrupt {
-                    tp: tp(),
-                    offset,
-                    reason: e.to_string(),
-                })?;
-                for r in set.records {
-                    offset = offset.max(r.offset + 1);
-                    progressed = true;
-                    let Some(key) = r.key.as_deref() else {
-                        continue;
-                    };
-                    match GroupRecord::decode(key, r.value.as_deref()) {
-                        Ok(rec) => {
-                            coordinator.replay(rec, now);
-                            loaded += 1;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "skipping undecodable group record"),
-                    }
+/// Every record of one partition of the offsets topic, oldest first. A batch that
+/// cannot be read or decoded is an error naming the partition and offset: the groups
+/// would otherwise come back silently older than what was acknowledged. Single
+/// records of an unknown version are skipped with a warning, as they belong to no
+/// group this broker can serve.
+fn read_all(p: &Partition) -> Result<Vec<GroupRecord>, LoadError> {
+    let mut out = Vec::new();
+    let tp = || p.topic_partition().to_string();
+    let mut offset = p.log_start_offset();
+    let hw = p.high_watermark();
+    while offset < hw {
+        let data = p
+            .read(offset, 4 * 1024 * 1024, true)
+            .map_err(|e| LoadError::Read {
+                tp: tp(),
+                offset,
+                reason: e.to_string(),
+            })?;
+        if data.records.is_empty() {
+            return Err(LoadError::Stuck {
+                tp: tp(),
+                offset,
+                hw,
+            });
+        }
+        let mut buf = data.records.clone();
+        let mut progressed = false;
+        while !buf.is_empty() {
+            let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| LoadError::Corrupt {
+                tp: tp(),
+                offset,
+                reason: e.to_string(),
+            })?;
+            for r in set.records {
+                offset = offset.max(r.offset + 1);
+                progressed = true;
+                let Some(key) = r.key.as_deref() else {
+                    continue;
+                };
+                match GroupRecord::decode(key, r.value.as_deref()) {
+                    Ok(rec) => out.push(rec),
+                    Err(e) => tracing::warn!(error = %e, "skipping undecodable group record"),
                 }
             }
-            if !progressed {
-                return Err(LoadError::Stuck {
-                    tp: tp(),
-                    offset,
-                    hw,
-                });
-            }
+        }
+        if !progressed {
+            return Err(LoadError::Stuck {
+                tp: tp(),
+                offset,
+                hw,
+            });
         }
     }
-    Ok(loaded)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -282,6 +294,8 @@ mod tests {
 
     use super::*;
     use crate::config::BrokerConfig;
+    use crate::state::BrokerState;
+    use strata_groups::GroupError;
 
     fn open(dir: &std::path::Path) -> Arc<BrokerState> {
         let config = BrokerConfig {
@@ -337,9 +351,6 @@ mod tests {
     async fn a_commit_that_is_not_appended_is_not_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let state = open(dir.path());
-        let task = state.take_group_task().unwrap();
-        let stop = CancellationToken::new();
-        tokio::spawn(task.run(state.clone(), stop.clone()));
 
         assert_eq!(
             commit_error(state.groups.call(commit(5, "")).await.unwrap()),
@@ -379,7 +390,7 @@ mod tests {
             None
         );
         assert_eq!(committed(&state).await, 9);
-        stop.cancel();
+        state.groups.shutdown();
     }
 
     /// Regression: a corrupt batch in `__consumer_offsets` silently ended the replay of
@@ -390,14 +401,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let state = open(dir.path());
-            let task = state.take_group_task().unwrap();
-            let stop = CancellationToken::new();
-            let run = tokio::spawn(task.run(state.clone(), stop.clone()));
             for o in 1..=3 {
                 state.groups.call(commit(o, "")).await.unwrap();
             }
-            stop.cancel();
-            run.await.unwrap();
+            state.groups.shutdown();
             state.replicas.close_all();
         }
         // Damage the middle batch's records count and fix up its CRC, so log recovery

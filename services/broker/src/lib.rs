@@ -12,6 +12,8 @@ mod dispatch;
 mod errors;
 mod group_shell;
 mod handlers;
+mod node;
+mod publisher;
 mod response_frame;
 mod server;
 mod state;

@@ -50,19 +50,13 @@ impl Broker {
             source,
         })?;
         let advertised = config.advertised(bound);
-        let state = tokio::task::spawn_blocking(move || BrokerState::open(config, advertised))
-            .await
-            .map_err(|e| BrokerError::Listener(format!("start-up task failed: {e}")))??;
-        let state = Arc::new(state);
-        if state.config.remote_log_storage_system_enable {
-            let tier =
-                crate::tiering::build(&state.config, state.replicas.clone(), state.clock.clone())
-                    .await
-                    .map_err(BrokerError::Remote)?;
-            tracing::info!(url = tier.url(), "remote tier ready");
-            state.set_tier(tier);
-        }
-        Ok(Broker { listener, state })
+        let state = crate::node::NodeBuilder::new(config, advertised)
+            .build()
+            .await?;
+        Ok(Broker {
+            listener,
+            state: Arc::new(state),
+        })
     }
 
     /// The bound address.
@@ -92,9 +86,6 @@ impl Broker {
                 stop.cancelled().await;
                 tier.shutdown();
             });
-        }
-        if let Some(groups) = state.take_group_task() {
-            tasks.spawn(groups.run(state.clone(), conn_shutdown.clone()));
         }
         let connections = Arc::new(Semaphore::new(state.config.max_connections.max(1) as usize));
         let request_bytes = Arc::new(Semaphore::new(
@@ -139,6 +130,8 @@ impl Broker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
+        // Coordinator shards stop before the logs they write close.
+        state.groups.shutdown();
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || closing.replicas.close_all()).await;
         tracing::info!("logs closed cleanly");

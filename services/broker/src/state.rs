@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use strata_log::LogConfig;
-use strata_metadata::records::MetadataRecord;
 use strata_metadata::{
-    ControllerError, CreateTopicSpec, MetadataError, MetadataImage, MetadataStore, TopicImage,
+    CommitError, ControllerClient, ControllerError, ControllerSettings, CreateTopicSpec,
+    LocalController, MetadataError, MetadataImage, MetadataStore, PartitionLimits, TopicImage,
 };
-use strata_proto::{SharedClock, SystemClock, TopicId};
+use strata_proto::{SharedClock, TopicId};
 use strata_replication::{
     Partition, RecoveredPartition, RemoteLogManager, ReplicaManager, ReplicationError,
     TopicPartition,
@@ -18,7 +18,7 @@ use strata_replication::{
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
-use crate::group_shell::{self, GroupShell, GroupTask, OFFSETS_TOPIC};
+use crate::group_shell::{self, GroupShell, OFFSETS_TOPIC};
 
 /// Name of the metadata log directory inside the data directory (as in KRaft).
 const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -42,6 +42,15 @@ pub enum AdminError {
     GroupLoad(String),
 }
 
+impl From<CommitError> for AdminError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Rejected(e) => AdminError::Controller(e),
+            CommitError::Log(e) => AdminError::Metadata(e),
+        }
+    }
+}
+
 /// The state shared by every connection of one node.
 pub struct BrokerState {
     pub config: BrokerConfig,
@@ -49,15 +58,19 @@ pub struct BrokerState {
     pub advertised: (String, i32),
     pub cluster_id: String,
     log_defaults: LogConfig,
-    metadata: Mutex<MetadataStore>,
-    image: RwLock<Arc<MetadataImage>>,
+    /// Where metadata changes are decided and made durable (today the local
+    /// controller; a Raft quorum's client behind the same trait).
+    controller: Arc<dyn ControllerClient>,
+    /// The image last applied to this node's logs (see `publisher`).
+    pub(crate) image: RwLock<Arc<MetadataImage>>,
+    /// Serializes publishing, so images reach the logs in commit order.
+    pub(crate) publishing: Mutex<()>,
     pub replicas: Arc<ReplicaManager>,
     /// The remote log manager, unless `remote.log.storage.system.enable` is false.
-    tier: std::sync::OnceLock<Arc<RemoteLogManager>>,
-    producer_ids: Mutex<(i64, i64)>,
+    tier: Option<Arc<RemoteLogManager>>,
+    producer_ids: Mutex<std::ops::Range<i64>>,
     /// The consumer-group coordinator, reached through its task.
     pub groups: GroupShell,
-    group_task: Mutex<Option<GroupTask>>,
     /// Where this node reads the time (timestamps, retention, expiry, timers).
     pub clock: SharedClock,
 }
@@ -71,73 +84,85 @@ pub struct CreatedTopic {
 }
 
 impl BrokerState {
-    /// Opens the metadata log and every partition log it names, recovering both.
-    pub fn open(config: BrokerConfig, advertised: (String, i32)) -> Result<Self, AdminError> {
-        Self::open_with_clock(config, advertised, SystemClock::shared())
-    }
-
-    /// [`BrokerState::open`] with the clock every timestamp of this node is read from.
-    pub fn open_with_clock(
+    /// Opens the metadata log and every partition log it names, recovering both, with
+    /// the system clock and no remote tier (what tests and tools need; a serving node
+    /// is built by [`crate::node::NodeBuilder`]).
+    #[cfg(test)]
+    pub(crate) fn open(
         config: BrokerConfig,
         advertised: (String, i32),
+    ) -> Result<Self, AdminError> {
+        let replicas = Arc::new(ReplicaManager::new(&config.log_dirs)?);
+        Self::assemble(
+            config,
+            advertised,
+            replicas,
+            None,
+            strata_proto::SystemClock::shared(),
+        )
+    }
+
+    /// Builds the state over `replicas` (and the remote tier, if any), then opens the
+    /// metadata log and every partition log it names and loads the group coordinator.
+    pub(crate) fn assemble(
+        config: BrokerConfig,
+        advertised: (String, i32),
+        replicas: Arc<ReplicaManager>,
+        tier: Option<Arc<RemoteLogManager>>,
         clock: SharedClock,
     ) -> Result<Self, AdminError> {
         let data_dir = config.log_dirs.clone();
-        let replicas = Arc::new(ReplicaManager::new(&data_dir)?);
-        let mut store = MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id)?;
-        let register = strata_metadata::register_broker(
-            store.image(),
-            config.node_id,
-            &advertised.0,
-            advertised.1,
-            None,
-        )?;
-        if !register.is_empty() {
-            store.commit(register)?;
-        }
-        let image = Arc::new(store.image().clone());
+        let store = MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id)?;
+        let cluster_id = store.cluster_id().to_string();
         let log_defaults = config.log_defaults();
-        let coordinator = strata_groups::GroupCoordinator::new(
-            config.group_config(),
-            Box::new(|client_id: &str| {
-                // Kafka's `<client.id>-<uuid>`, kept within a Kafka STRING (the
-                // `-<uuid>` suffix is 37 bytes) so the group's record stores it whole.
-                let prefix = strata_groups::truncate_on_char_boundary(
-                    client_id,
-                    strata_groups::MAX_STRING_BYTES - 37,
-                );
-                format!("{prefix}-{}", Uuid::new_v4())
-            }),
-        );
-        let (groups, group_task) = GroupShell::new(coordinator);
+        let controller = Arc::new(LocalController::new(
+            store,
+            ControllerSettings {
+                defaults: (config.num_partitions, config.default_replication_factor),
+                limits: PartitionLimits {
+                    per_request: config.max_partitions_per_request.max(1) as usize,
+                    per_broker: config.max_partitions_per_broker.max(1) as usize,
+                },
+                log_defaults: log_defaults.clone(),
+                tiered_storage: config.remote_log_storage_system_enable,
+                node_id: config.node_id,
+            },
+        ));
+        controller
+            .register_broker(config.node_id, &advertised.0, advertised.1, None)
+            .map_err(AdminError::from)?;
+        let group_config = config.group_config();
+        let factory: group_shell::CoordinatorFactory = Box::new(move || {
+            strata_groups::GroupCoordinator::new(
+                group_config.clone(),
+                Box::new(|client_id: &str| {
+                    // Kafka's `<client.id>-<uuid>`, kept within a Kafka STRING (the
+                    // `-<uuid>` suffix is 37 bytes) so the group's record stores it whole.
+                    let prefix = strata_groups::truncate_on_char_boundary(
+                        client_id,
+                        strata_groups::MAX_STRING_BYTES - 37,
+                    );
+                    format!("{prefix}-{}", Uuid::new_v4())
+                }),
+            )
+        });
+        let groups = GroupShell::new(config.offsets_topic_num_partitions, factory, clock.clone());
         let state = Self {
             node_id: config.node_id,
-            cluster_id: store.cluster_id().to_string(),
+            cluster_id,
             advertised,
             log_defaults,
-            metadata: Mutex::new(store),
-            image: RwLock::new(image.clone()),
+            controller,
+            image: RwLock::new(Arc::new(MetadataImage::default())),
+            publishing: Mutex::new(()),
             replicas,
-            tier: std::sync::OnceLock::new(),
-            producer_ids: Mutex::new((0, 0)),
+            tier,
+            producer_ids: Mutex::new(0..0),
             groups,
-            group_task: Mutex::new(Some(group_task)),
             clock,
             config,
         };
-        let now = state.clock.now_ms();
-        let mut keep = Vec::new();
-        for topic in image.topics() {
-            let cfg = state.log_config_for(topic);
-            for p in topic.partitions.keys() {
-                let tp = TopicPartition::new(topic.name.clone(), *p);
-                state
-                    .replicas
-                    .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
-                keep.push(tp);
-            }
-        }
-        state.replicas.remove_strays(&keep)?;
+        state.publish_initial()?;
         state.load_groups()?;
         Ok(state)
     }
@@ -163,13 +188,14 @@ impl BrokerState {
             };
             self.create_topic(spec, false)?;
         }
-        let partitions = self.offsets_partitions();
-        let mut task = self.group_task.lock();
-        if let Some(task) = task.as_mut() {
-            let n = group_shell::load(&partitions, task.coordinator_mut(), self.clock.now_ms())
+        let mut n = 0;
+        for p in self.offsets_partitions() {
+            n += self
+                .groups
+                .load(p)
                 .map_err(|e| AdminError::GroupLoad(e.to_string()))?;
-            tracing::info!(records = n, "group coordinator loaded");
         }
+        tracing::info!(records = n, "group coordinator loaded");
         Ok(())
     }
 
@@ -184,20 +210,15 @@ impl BrokerState {
 
     /// The remote log manager, if tiered storage is enabled on this node.
     pub fn tier(&self) -> Option<&Arc<RemoteLogManager>> {
-        self.tier.get()
+        self.tier.as_ref()
     }
 
-    /// Installs the remote log manager (once, at start-up).
-    pub fn set_tier(&self, tier: Arc<RemoteLogManager>) {
-        let _ = self.tier.set(tier);
+    /// The controller's latest committed image (what the publisher applies next).
+    pub(crate) fn controller_image(&self) -> Arc<MetadataImage> {
+        self.controller.image()
     }
 
-    /// The coordinator task, handed to the server once (see `Broker::run`).
-    pub fn take_group_task(&self) -> Option<GroupTask> {
-        self.group_task.lock().take()
-    }
-
-    /// The current metadata image (cheap: an `Arc` clone).
+    /// The metadata image this node serves (cheap: an `Arc` clone).
     pub fn image(&self) -> Arc<MetadataImage> {
         self.image.read().clone()
     }
@@ -224,25 +245,6 @@ impl BrokerState {
         self.replicas.get(&TopicPartition::new(topic, partition))
     }
 
-    fn commit(
-        &self,
-        store: &mut MetadataStore,
-        records: Vec<MetadataRecord>,
-    ) -> Result<Arc<MetadataImage>, AdminError> {
-        store.commit(records)?;
-        let image = Arc::new(store.image().clone());
-        *self.image.write() = image.clone();
-        Ok(image)
-    }
-
-    fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
-        let mut ids = image.broker_ids();
-        if ids.is_empty() {
-            ids.push(self.node_id);
-        }
-        ids
-    }
-
     /// Creates a topic (or only checks that it could be, for `validate_only`) and opens
     /// its partition logs. Durable on return.
     pub fn create_topic(
@@ -262,34 +264,20 @@ impl BrokerState {
         validate_only: bool,
         recovered: Option<(TopicId, &[RecoveredPartition])>,
     ) -> Result<CreatedTopic, AdminError> {
-        self.check_tiering(&spec.configs, None)?;
-        let mut store = self.metadata.lock();
-        let image = store.image().clone();
-        let brokers = self.brokers(&image);
-        let (id, records) = strata_metadata::create_topic_with_id(
-            &image,
-            &spec,
-            (
-                self.config.num_partitions,
-                self.config.default_replication_factor,
-            ),
-            &brokers,
-            recovered.map(|(id, _)| id),
-        )?;
-        let (num_partitions, replication_factor) = partition_shape(&records);
-        self.check_partition_limits(&image, &records)?;
+        let id = recovered.map(|(id, _)| id);
+        let checked = self.controller.create_topic(&spec, id, true)?.value;
         let created = CreatedTopic {
-            id,
-            num_partitions,
-            replication_factor,
+            id: checked.id,
+            num_partitions: checked.num_partitions,
+            replication_factor: checked.replication_factor,
             overrides: spec.configs.clone(),
         };
         if validate_only {
             return Ok(created);
         }
-        if let Some((_, parts)) = recovered {
+        if let Some((id, parts)) = recovered {
             for p in parts {
-                if p.partition < num_partitions {
+                if p.partition < created.num_partitions {
                     self.replicas.seed_partition(
                         &TopicPartition::new(spec.name.clone(), p.partition),
                         id,
@@ -298,88 +286,12 @@ impl BrokerState {
                 }
             }
         }
-        let image = self.commit(&mut store, records)?;
-        drop(store);
-        if let Some(topic) = image.topic(&spec.name) {
-            self.open_partitions(topic)?;
-        }
-        Ok(created)
-    }
-
-    /// Kafka's tiered-storage rules for a topic's configs (`current`: the overrides
-    /// before an alter). Strata refuses remote storage on compacted topics, as Kafka
-    /// does (KAFKA-19273): the remote tier holds immutable uploaded segments, and
-    /// compaction rewrites segments.
-    fn check_tiering(
-        &self,
-        overrides: &BTreeMap<String, String>,
-        current: Option<&LogConfig>,
-    ) -> Result<(), AdminError> {
-        let Ok(cfg) = self.log_defaults.with_overrides(overrides) else {
-            // Bad values are reported by the controller's validation.
-            return Ok(());
-        };
-        let invalid = |m: String| Err(ControllerError::InvalidConfig(m).into());
-        if cfg.remote_storage_enable() {
-            if self.tier().is_none() {
-                return invalid(
-                    "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
-                        .into(),
-                );
-            }
-            if cfg.is_compact() {
-                return invalid(format!(
-                    "Remote log storage is not supported for compacted topics: cleanup.policy={} with remote.storage.enable=true (Strata, like Kafka, tiers only delete-policy topics)",
-                    cfg.cleanup_policy
-                ));
-            }
-            let local_ms = overrides
-                .get("local.retention.ms")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(-2);
-            if local_ms != -2
-                && cfg.retention_ms != -1
-                && (local_ms == -1 || local_ms > cfg.retention_ms)
-            {
-                return invalid(format!(
-                    "Invalid value {local_ms} for configuration local.retention.ms: must not be more than retention.ms ({})",
-                    cfg.retention_ms
-                ));
-            }
-            let local_bytes = overrides
-                .get("local.retention.bytes")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(-2);
-            if local_bytes != -2
-                && cfg.retention_bytes != -1
-                && (local_bytes == -1 || local_bytes > cfg.retention_bytes)
-            {
-                return invalid(format!(
-                    "Invalid value {local_bytes} for configuration local.retention.bytes: must not be more than retention.bytes ({})",
-                    cfg.retention_bytes
-                ));
-            }
-        }
-        if let Some(cur) = current {
-            if cur.remote_storage_enable() && !cfg.remote_storage_enable() {
-                return invalid(
-                    "remote.storage.enable cannot be turned off once enabled (Strata keeps the remote tier of a topic until the topic is deleted)"
-                        .into(),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn open_partitions(&self, topic: &TopicImage) -> Result<(), AdminError> {
-        let cfg = self.log_config_for(topic);
-        let now = self.clock.now_ms();
-        for p in topic.partitions.keys() {
-            let tp = TopicPartition::new(topic.name.clone(), *p);
-            self.replicas
-                .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
-        }
-        Ok(())
+        let made = self.controller.create_topic(&spec, id, false)?.value;
+        self.publish()?;
+        Ok(CreatedTopic {
+            id: made.id,
+            ..created
+        })
     }
 
     /// Deletes a topic and its logs. Durable on return.
@@ -390,35 +302,25 @@ impl BrokerState {
             ))
             .into());
         }
-        let mut store = self.metadata.lock();
-        let image = store.image().clone();
+        let image = self.controller.image();
         let topic = image
             .topic(name)
             .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
-        let id = topic.id;
-        let partitions: Vec<i32> = topic.partitions.keys().copied().collect();
-        let records = strata_metadata::delete_topic(&image, name)?;
-        let tiered = self
+        if let Some(tier) = self
             .tier()
-            .filter(|_| self.log_config_for(topic).remote_storage_enable());
-        let remote: Vec<_> = partitions
-            .iter()
-            .map(|p| strata_remote::TopicIdPartition::new(id, name.to_string(), *p))
-            .collect();
-        if let Some(tier) = tiered {
-            // Durably listed first: a crash after the commit still purges the bucket.
+            .filter(|_| self.log_config_for(topic).remote_storage_enable())
+        {
+            // Durably listed before the commit: a crash after it still purges the bucket.
+            let remote: Vec<_> = topic
+                .partitions
+                .keys()
+                .map(|p| strata_remote::TopicIdPartition::new(topic.id, name, *p))
+                .collect();
             tier.record_deletions(&remote)
                 .map_err(|e| AdminError::RemoteTier(format!("recording the deletion: {e}")))?;
         }
-        self.commit(&mut store, records)?;
-        drop(store);
-        for (p, tp) in partitions.into_iter().zip(remote) {
-            self.replicas
-                .remove_partition(&TopicPartition::new(name, p))?;
-            if let Some(tier) = tiered {
-                tier.delete_partition(tp);
-            }
-        }
+        let id = self.controller.delete_topic(name)?.value;
+        self.publish()?;
         Ok(id)
     }
 
@@ -430,19 +332,10 @@ impl BrokerState {
         assignments: BTreeMap<i32, Vec<i32>>,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let mut store = self.metadata.lock();
-        let image = store.image().clone();
-        let brokers = self.brokers(&image);
-        let records =
-            strata_metadata::create_partitions(&image, name, count, &assignments, &brokers)?;
-        self.check_partition_limits(&image, &records)?;
-        if validate_only {
-            return Ok(());
-        }
-        let image = self.commit(&mut store, records)?;
-        drop(store);
-        if let Some(topic) = image.topic(name) {
-            self.open_partitions(topic)?;
+        self.controller
+            .create_partitions(name, count, &assignments, validate_only)?;
+        if !validate_only {
+            self.publish()?;
         }
         Ok(())
     }
@@ -456,33 +349,10 @@ impl BrokerState {
         replace_all: bool,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        if let Some(topic) = self.image().topic(name) {
-            let mut next = if replace_all {
-                BTreeMap::new()
-            } else {
-                topic.configs.clone()
-            };
-            for k in &delete {
-                next.remove(k);
-            }
-            next.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-            self.check_tiering(&next, Some(&self.log_config_for(topic)))?;
-        }
-        let mut store = self.metadata.lock();
-        let image = store.image().clone();
-        let records = strata_metadata::alter_topic_configs(&image, name, set, delete, replace_all)?;
-        if validate_only || records.is_empty() {
-            return Ok(());
-        }
-        let image = self.commit(&mut store, records)?;
-        drop(store);
-        if let Some(topic) = image.topic(name) {
-            let cfg = self.log_config_for(topic);
-            for p in topic.partitions.keys() {
-                if let Some(part) = self.partition(name, *p) {
-                    part.set_config(cfg.clone());
-                }
-            }
+        self.controller
+            .alter_topic_configs(name, set, delete, replace_all, validate_only)?;
+        if !validate_only {
+            self.publish()?;
         }
         Ok(())
     }
@@ -491,63 +361,15 @@ impl BrokerState {
     /// metadata log in blocks, so a restart never reuses one).
     pub fn next_producer_id(&self) -> Result<i64, AdminError> {
         let mut ids = self.producer_ids.lock();
-        if ids.0 >= ids.1 {
-            let mut store = self.metadata.lock();
-            let image = store.image().clone();
-            let (first, records) = strata_metadata::allocate_producer_ids(
-                &image,
-                self.node_id,
-                PRODUCER_ID_BLOCK as u32,
-            );
-            self.commit(&mut store, records)?;
-            *ids = (first, first + PRODUCER_ID_BLOCK);
+        if ids.is_empty() {
+            *ids = self
+                .controller
+                .allocate_producer_ids(self.node_id, PRODUCER_ID_BLOCK as u32)?
+                .value;
         }
-        let id = ids.0;
-        ids.0 += 1;
+        let id = ids.start;
+        ids.start += 1;
         Ok(id)
-    }
-}
-
-impl BrokerState {
-    /// Refuses `records` if they create more partitions than one request may
-    /// (`strata.max.partitions.per.request`) or would give this broker more replicas
-    /// than it may host (`strata.max.partitions.per.broker`).
-    fn check_partition_limits(
-        &self,
-        image: &MetadataImage,
-        records: &[MetadataRecord],
-    ) -> Result<(), AdminError> {
-        use strata_metadata::records::metadata_record::Record;
-        let node = self.node_id;
-        let new: Vec<_> = records
-            .iter()
-            .filter_map(|r| match &r.record {
-                Some(Record::Partition(p)) => Some(p),
-                _ => None,
-            })
-            .collect();
-        let per_request = self.config.max_partitions_per_request;
-        if new.len() > per_request as usize {
-            return Err(ControllerError::InvalidPartitions(format!(
-                "{} partitions in one request is more than strata.max.partitions.per.request ({per_request})",
-                new.len()
-            ))
-            .into());
-        }
-        let hosted = image
-            .topics()
-            .flat_map(|t| t.partitions.values())
-            .filter(|p| p.replicas.contains(&node))
-            .count();
-        let adding = new.iter().filter(|p| p.replicas.contains(&node)).count();
-        let per_broker = self.config.max_partitions_per_broker;
-        if hosted + adding > per_broker as usize {
-            return Err(ControllerError::InvalidPartitions(format!(
-                "broker {node} hosts {hosted} partitions; {adding} more would exceed strata.max.partitions.per.broker ({per_broker})"
-            ))
-            .into());
-        }
-        Ok(())
     }
 }
 
@@ -561,18 +383,4 @@ pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
         }
         _ => f(),
     }
-}
-
-/// Partition count and replication factor of a topic's creation records.
-fn partition_shape(records: &[MetadataRecord]) -> (i32, i16) {
-    use strata_metadata::records::metadata_record::Record;
-    let mut count = 0;
-    let mut rf = 0;
-    for r in records {
-        if let Some(Record::Partition(p)) = &r.record {
-            count += 1;
-            rf = p.replicas.len() as i16;
-        }
-    }
-    (count, rf)
 }

@@ -1,0 +1,371 @@
+//! The seam between a broker and the controller: what a broker asks of the cluster's
+//! metadata, and [`LocalController`], the single-node implementation over the local
+//! metadata log. A Raft-backed controller (forwarding to the active controller over
+//! gRPC) implements the same trait; brokers and their handlers do not change.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use strata_log::LogConfig;
+use strata_proto::TopicId;
+
+use crate::controller::{
+    self, check_partition_limits, validate_tiering, ControllerError, CreateTopicSpec,
+    PartitionLimits,
+};
+use crate::error::MetadataError;
+use crate::image::MetadataImage;
+use crate::records::metadata_record::Record;
+use crate::records::MetadataRecord;
+use crate::store::MetadataStore;
+
+/// Why a controller call failed: the controller refused it (a Kafka error code for the
+/// client), or the metadata log could not take it.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Rejected(#[from] ControllerError),
+    #[error("metadata log: {0}")]
+    Log(#[from] MetadataError),
+}
+
+/// A call's answer with the image it left (the committed one, or the unchanged one for
+/// a `validate_only` call or a change that was a no-op).
+#[derive(Debug, Clone)]
+pub struct Committed<T> {
+    pub value: T,
+    pub image: Arc<MetadataImage>,
+}
+
+/// A topic as created (or as it would be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedTopic {
+    pub id: TopicId,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+}
+
+/// What a broker asks of the controller. Every call is validated against the
+/// controller's latest image and, unless `validate_only`, durable on return.
+pub trait ControllerClient: Send + Sync {
+    /// The latest committed image.
+    fn image(&self) -> Arc<MetadataImage>;
+    /// CreateTopics for one topic; `id` re-uses a topic id (a topic recovered from
+    /// the remote tier keeps the incarnation its objects are filed under).
+    fn create_topic(
+        &self,
+        spec: &CreateTopicSpec,
+        id: Option<TopicId>,
+        validate_only: bool,
+    ) -> Result<Committed<CreatedTopic>, CommitError>;
+    /// DeleteTopics for one topic; answers the deleted incarnation's id.
+    fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError>;
+    /// CreatePartitions: grows `name` to `count` partitions.
+    fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: &BTreeMap<i32, Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<Committed<()>, CommitError>;
+    /// (Incremental)AlterConfigs on a topic.
+    fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<Committed<()>, CommitError>;
+    /// A block of producer ids never handed out before (AllocateProducerIds).
+    fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        block: u32,
+    ) -> Result<Committed<Range<i64>>, CommitError>;
+    /// Registers (or re-registers) a broker and its listener.
+    fn register_broker(
+        &self,
+        broker_id: i32,
+        host: &str,
+        port: i32,
+        rack: Option<String>,
+    ) -> Result<Committed<()>, CommitError>;
+    /// A broker's liveness heartbeat (a single node is always alive).
+    fn heartbeat(&self, broker_id: i32) -> Result<(), CommitError>;
+}
+
+/// How the local controller fills in and bounds requests.
+#[derive(Debug, Clone)]
+pub struct ControllerSettings {
+    /// `num.partitions` and `default.replication.factor`, for -1.
+    pub defaults: (i32, i16),
+    pub limits: PartitionLimits,
+    /// The broker's log defaults, against which topic overrides are checked.
+    pub log_defaults: LogConfig,
+    /// `remote.log.storage.system.enable`.
+    pub tiered_storage: bool,
+    /// This node, the only broker when none is registered yet.
+    pub node_id: i32,
+}
+
+/// The controller of a single node: today's rules over the local metadata log.
+pub struct LocalController {
+    store: Mutex<MetadataStore>,
+    image: RwLock<Arc<MetadataImage>>,
+    settings: ControllerSettings,
+}
+
+impl LocalController {
+    pub fn new(store: MetadataStore, settings: ControllerSettings) -> Self {
+        let image = Arc::new(store.image().clone());
+        Self {
+            store: Mutex::new(store),
+            image: RwLock::new(image),
+            settings,
+        }
+    }
+
+    /// The cluster id the metadata log was formatted with.
+    pub fn cluster_id(&self) -> String {
+        self.store.lock().cluster_id().to_string()
+    }
+
+    fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
+        let mut ids = image.broker_ids();
+        if ids.is_empty() {
+            ids.push(self.settings.node_id);
+        }
+        ids
+    }
+
+    /// Validates with `f` against the store's image and commits what it returns
+    /// (nothing for `validate_only` or no records).
+    fn apply<T>(
+        &self,
+        validate_only: bool,
+        f: impl FnOnce(&MetadataImage) -> Result<(T, Vec<MetadataRecord>), ControllerError>,
+    ) -> Result<Committed<T>, CommitError> {
+        let mut store = self.store.lock();
+        let (value, records) = f(store.image())?;
+        if validate_only || records.is_empty() {
+            return Ok(Committed {
+                value,
+                image: self.image(),
+            });
+        }
+        store.commit(records)?;
+        let image = Arc::new(store.image().clone());
+        *self.image.write() = image.clone();
+        Ok(Committed { value, image })
+    }
+}
+
+fn partition_shape(records: &[MetadataRecord]) -> (i32, i16) {
+    let mut count = 0;
+    let mut rf = 0;
+    for r in records {
+        if let Some(Record::Partition(p)) = &r.record {
+            count += 1;
+            rf = p.replicas.len() as i16;
+        }
+    }
+    (count, rf)
+}
+
+impl ControllerClient for LocalController {
+    fn image(&self) -> Arc<MetadataImage> {
+        self.image.read().clone()
+    }
+
+    fn create_topic(
+        &self,
+        spec: &CreateTopicSpec,
+        id: Option<TopicId>,
+        validate_only: bool,
+    ) -> Result<Committed<CreatedTopic>, CommitError> {
+        let s = &self.settings;
+        validate_tiering(&s.log_defaults, s.tiered_storage, &spec.configs, None)?;
+        self.apply(validate_only, |image| {
+            let brokers = self.brokers(image);
+            let (id, records) =
+                controller::create_topic_with_id(image, spec, s.defaults, &brokers, id)?;
+            check_partition_limits(image, &records, s.limits)?;
+            let (num_partitions, replication_factor) = partition_shape(&records);
+            let created = CreatedTopic {
+                id,
+                num_partitions,
+                replication_factor,
+            };
+            Ok((created, records))
+        })
+    }
+
+    fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError> {
+        self.apply(false, |image| {
+            let id = image
+                .topic(name)
+                .map(|t| t.id)
+                .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
+            Ok((id, controller::delete_topic(image, name)?))
+        })
+    }
+
+    fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: &BTreeMap<i32, Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<Committed<()>, CommitError> {
+        self.apply(validate_only, |image| {
+            let brokers = self.brokers(image);
+            let records = controller::create_partitions(image, name, count, assignments, &brokers)?;
+            check_partition_limits(image, &records, self.settings.limits)?;
+            Ok(((), records))
+        })
+    }
+
+    fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<Committed<()>, CommitError> {
+        let s = &self.settings;
+        self.apply(validate_only, |image| {
+            if let Some(topic) = image.topic(name) {
+                let mut next = if replace_all {
+                    BTreeMap::new()
+                } else {
+                    topic.configs.clone()
+                };
+                for k in &delete {
+                    next.remove(k);
+                }
+                next.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let current = s.log_defaults.with_overrides(&topic.configs).ok();
+                validate_tiering(&s.log_defaults, s.tiered_storage, &next, current.as_ref())?;
+            }
+            let records = controller::alter_topic_configs(image, name, set, delete, replace_all)?;
+            Ok(((), records))
+        })
+    }
+
+    fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        block: u32,
+    ) -> Result<Committed<Range<i64>>, CommitError> {
+        self.apply(false, |image| {
+            let (first, records) = controller::allocate_producer_ids(image, broker_id, block);
+            Ok((first..first + i64::from(block.max(1)), records))
+        })
+    }
+
+    fn register_broker(
+        &self,
+        broker_id: i32,
+        host: &str,
+        port: i32,
+        rack: Option<String>,
+    ) -> Result<Committed<()>, CommitError> {
+        self.apply(false, |image| {
+            Ok((
+                (),
+                controller::register_broker(image, broker_id, host, port, rack)?,
+            ))
+        })
+    }
+
+    fn heartbeat(&self, _broker_id: i32) -> Result<(), CommitError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(dir: &std::path::Path, limits: PartitionLimits) -> LocalController {
+        let store = MetadataStore::open(dir, 1).unwrap();
+        LocalController::new(
+            store,
+            ControllerSettings {
+                defaults: (1, 1),
+                limits,
+                log_defaults: LogConfig::default(),
+                tiered_storage: false,
+                node_id: 1,
+            },
+        )
+    }
+
+    fn spec(name: &str, n: i32) -> CreateTopicSpec {
+        CreateTopicSpec {
+            name: name.into(),
+            num_partitions: n,
+            replication_factor: -1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn commits_are_durable_and_validate_only_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = local(dir.path(), PartitionLimits::default());
+        c.register_broker(1, "127.0.0.1", 9092, None).unwrap();
+        let dry = c.create_topic(&spec("a", 3), None, true).unwrap();
+        assert_eq!(dry.value.num_partitions, 3);
+        assert!(dry.image.topic("a").is_none());
+        let made = c.create_topic(&spec("a", 3), None, false).unwrap();
+        assert_eq!(made.image.topic("a").map(|t| t.id), Some(made.value.id));
+        let ids = c.allocate_producer_ids(1, 1000).unwrap().value;
+        assert_eq!(ids.end - ids.start, 1000);
+        drop(c);
+        let c = local(dir.path(), PartitionLimits::default());
+        assert_eq!(c.image().topic("a").map(|t| t.partitions.len()), Some(3));
+        let more = c.allocate_producer_ids(1, 1000).unwrap().value;
+        assert!(more.start >= ids.end, "{more:?} after {ids:?}");
+        assert!(c.delete_topic("a").unwrap().image.topic("a").is_none());
+        assert!(matches!(
+            c.delete_topic("a"),
+            Err(CommitError::Rejected(ControllerError::UnknownTopic(_)))
+        ));
+    }
+
+    #[test]
+    fn the_controller_applies_the_tiering_rule_and_the_partition_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = local(
+            dir.path(),
+            PartitionLimits {
+                per_request: 4,
+                per_broker: 6,
+            },
+        );
+        let mut tiered = spec("t", 1);
+        tiered
+            .configs
+            .insert("remote.storage.enable".into(), "true".into());
+        assert!(matches!(
+            c.create_topic(&tiered, None, false),
+            Err(CommitError::Rejected(ControllerError::InvalidConfig(_)))
+        ));
+        assert!(matches!(
+            c.create_topic(&spec("big", 5), None, false),
+            Err(CommitError::Rejected(ControllerError::InvalidPartitions(_)))
+        ));
+        c.create_topic(&spec("x", 4), None, false).unwrap();
+        assert!(matches!(
+            c.create_partitions("x", 7, &BTreeMap::new(), false),
+            Err(CommitError::Rejected(ControllerError::InvalidPartitions(_)))
+        ));
+        c.create_partitions("x", 6, &BTreeMap::new(), false)
+            .unwrap();
+    }
+}

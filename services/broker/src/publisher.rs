@@ -1,0 +1,165 @@
+//! The metadata publisher: the one place a committed image reaches this node's logs.
+//! Admin operations only ask the controller; what their commits mean for the node
+//! (open a new topic's logs, grow a topic, apply changed configs, remove a deleted
+//! topic's logs and purge its remote data) happens here, by comparing the image the
+//! node serves with the controller's latest. With a metadata quorum the same diff
+//! runs on every broker for every image the quorum commits.
+
+use std::sync::Arc;
+
+use strata_metadata::{MetadataImage, TopicImage};
+use strata_replication::TopicPartition;
+
+use crate::state::{AdminError, BrokerState};
+
+impl BrokerState {
+    /// Applies the controller's latest image, if newer than the one served. Images
+    /// are published one at a time, so they reach the logs in commit order.
+    pub(crate) fn publish(&self) -> Result<(), AdminError> {
+        let _one_at_a_time = self.publishing.lock();
+        let next = self.controller_image();
+        let prev = self.image();
+        if Arc::ptr_eq(&prev, &next) {
+            return Ok(());
+        }
+        self.apply_delta(&prev, &next)?;
+        *self.image.write() = next;
+        Ok(())
+    }
+
+    /// At start-up: opens every partition the image names and removes the
+    /// directories of partitions it does not (a topic deleted while the node was down).
+    pub(crate) fn publish_initial(&self) -> Result<(), AdminError> {
+        let _one_at_a_time = self.publishing.lock();
+        let image = self.controller_image();
+        let now = self.clock.now_ms();
+        let mut keep = Vec::new();
+        for topic in image.topics() {
+            let cfg = self.log_config_for(topic);
+            for p in topic.partitions.keys() {
+                let tp = TopicPartition::new(topic.name.clone(), *p);
+                self.replicas
+                    .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
+                keep.push(tp);
+            }
+        }
+        self.replicas.remove_strays(&keep)?;
+        *self.image.write() = image;
+        Ok(())
+    }
+
+    fn apply_delta(&self, prev: &MetadataImage, next: &MetadataImage) -> Result<(), AdminError> {
+        for gone in prev.topics().filter(|t| next.topic_by_id(&t.id).is_none()) {
+            self.remove_topic(gone)?;
+        }
+        let now = self.clock.now_ms();
+        for topic in next.topics() {
+            let cfg = self.log_config_for(topic);
+            let before = prev.topic_by_id(&topic.id);
+            for p in topic.partitions.keys() {
+                let existed = before.is_some_and(|b| b.partitions.contains_key(p));
+                if !existed {
+                    let tp = TopicPartition::new(topic.name.clone(), *p);
+                    self.replicas
+                        .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
+                }
+            }
+            if before.is_some_and(|b| b.configs != topic.configs) {
+                for p in topic.partitions.keys() {
+                    if let Some(part) = self.partition(&topic.name, *p) {
+                        part.set_config(cfg.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A deleted topic: its logs go, and a tiered one's remote data is purged (the
+    /// deletion was recorded durably before the commit, so a crash still purges it).
+    fn remove_topic(&self, topic: &TopicImage) -> Result<(), AdminError> {
+        let tier = self
+            .tier()
+            .filter(|_| self.log_config_for(topic).remote_storage_enable());
+        for p in topic.partitions.keys() {
+            self.replicas
+                .remove_partition(&TopicPartition::new(topic.name.clone(), *p))?;
+            if let Some(tier) = tier {
+                tier.delete_partition(strata_remote::TopicIdPartition::new(
+                    topic.id,
+                    topic.name.clone(),
+                    *p,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use strata_metadata::CreateTopicSpec;
+
+    use super::*;
+    use crate::config::BrokerConfig;
+
+    fn open(dir: &std::path::Path) -> BrokerState {
+        let config = BrokerConfig {
+            log_dirs: dir.to_path_buf(),
+            offsets_topic_num_partitions: 1,
+            ..Default::default()
+        };
+        BrokerState::open(config, ("127.0.0.1".into(), 9092)).expect("open")
+    }
+
+    fn hosted(s: &BrokerState, topic: &str) -> Vec<i32> {
+        let mut v: Vec<i32> = s
+            .replicas
+            .partitions()
+            .iter()
+            .filter(|p| p.topic_partition().topic == topic)
+            .map(|p| p.topic_partition().partition)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every admin change reaches the logs through the publisher, and only there: new
+    /// topics and partitions open, configs apply, deleted topics' logs go; a restart
+    /// publishes the same state from the metadata log.
+    #[tokio::test]
+    async fn committed_changes_reach_the_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let spec = CreateTopicSpec {
+            name: "t".into(),
+            num_partitions: 2,
+            replication_factor: -1,
+            ..Default::default()
+        };
+        s.create_topic(spec.clone(), true).unwrap();
+        assert!(hosted(&s, "t").is_empty(), "validate_only opens nothing");
+        s.create_topic(spec, false).unwrap();
+        assert_eq!(hosted(&s, "t"), vec![0, 1]);
+        s.create_partitions("t", 4, BTreeMap::new(), false).unwrap();
+        assert_eq!(hosted(&s, "t"), vec![0, 1, 2, 3]);
+        let set = BTreeMap::from([("retention.ms".to_string(), "1234".to_string())]);
+        s.alter_topic_configs("t", set, vec![], false, false)
+            .unwrap();
+        let part = s.partition("t", 3).unwrap();
+        assert_eq!(part.config().retention_ms, 1234);
+        assert!(Arc::ptr_eq(&s.image(), &s.controller_image()));
+        drop(part);
+        drop(s);
+
+        let s = open(dir.path());
+        assert_eq!(hosted(&s, "t"), vec![0, 1, 2, 3]);
+        assert_eq!(s.partition("t", 0).unwrap().config().retention_ms, 1234);
+        s.delete_topic("t").unwrap();
+        assert!(hosted(&s, "t").is_empty());
+        assert!(!dir.path().join("t-0").exists());
+        assert!(s.image().topic("t").is_none());
+    }
+}
