@@ -7,6 +7,7 @@ use parking_lot::RwLock;
 use strata_proto::SharedClock;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::machine::StateMachine;
 use crate::shard::{load, Envelope, LoadError, PartitionWriter, Shard};
@@ -29,6 +30,8 @@ pub struct CoordinatorRuntime<S: StateMachine> {
     shards: RwLock<HashMap<i32, Handle<S>>>,
     clock: SharedClock,
     stop: CancellationToken,
+    /// Every shard task, so shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 impl<S: StateMachine> CoordinatorRuntime<S> {
@@ -37,6 +40,7 @@ impl<S: StateMachine> CoordinatorRuntime<S> {
             shards: RwLock::new(HashMap::new()),
             clock,
             stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -58,7 +62,7 @@ impl<S: StateMachine> CoordinatorRuntime<S> {
             rx,
             clock: self.clock.clone(),
         };
-        tokio::spawn(shard.run(stop.clone()));
+        self.tasks.spawn(shard.run(stop.clone()));
         if let Some(old) = self.shards.write().insert(partition, Handle { tx, stop }) {
             old.stop.cancel();
         }
@@ -100,9 +104,12 @@ impl<S: StateMachine> CoordinatorRuntime<S> {
         rx.await.map_err(|_| NotCoordinator(partition))
     }
 
-    /// Stops every shard.
-    pub fn shutdown(&self) {
+    /// Stops every shard and waits until their tasks have ended (a step in progress
+    /// finishes its append first).
+    pub async fn shutdown(&self) {
         self.stop.cancel();
         self.shards.write().clear();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }

@@ -110,7 +110,7 @@ async fn shards_load_from_their_partition_and_unload_on_loss() {
     // Loaded again (leadership came back): the state is the log's, nothing more.
     rt.load(7, Counter::default(), log).unwrap();
     assert_eq!(rt.call(7, 0).await.unwrap(), Reply::Total(6));
-    rt.shutdown();
+    rt.shutdown().await;
     assert!(rt.partitions().is_empty());
 }
 

@@ -9,15 +9,15 @@
 //! logs of partitions with `remote.storage.enable`.
 
 mod error;
+mod log_manager;
 mod partition;
 mod remote_view;
-mod replica_manager;
 mod tiering;
 
 pub use error::ReplicationError;
+pub use log_manager::{LogManager, TopicPartition};
 pub use partition::{FetchedData, OffsetTier, Partition};
 pub use remote_view::RemoteView;
-pub use replica_manager::{ReplicaManager, TopicPartition};
 pub use tiering::{
     RecoveredPartition, RemoteLogManager, RemoteRecords, TierStats, TierStatsSnapshot,
     TieringConfig, TieringError,

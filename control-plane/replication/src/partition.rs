@@ -20,6 +20,8 @@ pub struct Partition {
     topic_id: TopicId,
     leader_epoch: i32,
     log: RwLock<PartitionLog>,
+    /// Changes on every append to this partition: what a long-polling fetch of it
+    /// waits on (each partition its own, so an append wakes only its readers).
     appended: watch::Sender<u64>,
     /// Notified when a segment of this partition is sealed (the copier's wake-up).
     sealed: Arc<Notify>,
@@ -55,9 +57,9 @@ impl Partition {
         tp: TopicPartition,
         topic_id: TopicId,
         log: PartitionLog,
-        appended: watch::Sender<u64>,
         sealed: Arc<Notify>,
     ) -> Self {
+        let (appended, _) = watch::channel(0);
         Self {
             tp,
             topic_id,
@@ -68,6 +70,11 @@ impl Partition {
             remote: RwLock::new(RemoteView::default()),
             remote_load: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// A receiver that changes on every append to this partition.
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     /// Held while the remote view is loaded.

@@ -5,6 +5,8 @@ use strata_groups::GroupError;
 use strata_log::LogError;
 use strata_metadata::ControllerError;
 
+use crate::state::AdminError;
+
 /// Kafka error code and message for a log error.
 pub fn log_error(e: &LogError) -> (i16, String) {
     let err = match e {
@@ -36,6 +38,22 @@ pub fn tiering_error(e: &strata_replication::TieringError) -> (i16, String) {
         TieringError::Log(l) => return log_error(l),
         TieringError::Remote(_) | TieringError::Read(_) => ResponseError::KafkaStorageError,
     };
+    (err.code(), e.to_string())
+}
+
+/// Kafka error code and message for an admin failure: the controller's refusals map
+/// to their codes; the node failing to store or apply the change is
+/// KAFKA_STORAGE_ERROR (the client may retry), a coordinator that cannot load is
+/// COORDINATOR_NOT_AVAILABLE.
+pub fn admin_error(e: &AdminError) -> (i16, String) {
+    let err = match e {
+        AdminError::Controller(c) => return controller_error(c),
+        AdminError::Metadata(_) | AdminError::Replication(_) | AdminError::RecordDeletions(_) => {
+            ResponseError::KafkaStorageError
+        }
+        AdminError::GroupLoad(_) => ResponseError::CoordinatorNotAvailable,
+    };
+    tracing::error!(error = %e, "admin operation failed");
     (err.code(), e.to_string())
 }
 

@@ -55,9 +55,9 @@ impl GroupShell {
             .map_err(|e| LoadError::Shard(e.to_string()))
     }
 
-    /// Stops every shard.
-    pub fn shutdown(&self) {
-        self.runtime.shutdown();
+    /// Stops every shard and waits for their tasks.
+    pub async fn shutdown(&self) {
+        self.runtime.shutdown().await;
     }
 
     /// Sends one request to the shard(s) it concerns and waits for the reply, which may
@@ -390,7 +390,7 @@ mod tests {
             None
         );
         assert_eq!(committed(&state).await, 9);
-        state.groups.shutdown();
+        state.groups.shutdown().await;
     }
 
     /// Regression: a corrupt batch in `__consumer_offsets` silently ended the replay of
@@ -404,7 +404,7 @@ mod tests {
             for o in 1..=3 {
                 state.groups.call(commit(o, "")).await.unwrap();
             }
-            state.groups.shutdown();
+            state.groups.shutdown().await;
             state.replicas.close_all();
         }
         // Damage the middle batch's records count and fix up its CRC, so log recovery

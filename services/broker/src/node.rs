@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use strata_proto::{SharedClock, SystemClock};
-use strata_replication::ReplicaManager;
+use strata_replication::LogManager;
 
 use crate::config::BrokerConfig;
 use crate::server::BrokerError;
@@ -42,7 +42,7 @@ impl NodeBuilder {
             clock,
         } = self;
         let replicas = Arc::new(
-            ReplicaManager::new(&config.log_dirs)
+            LogManager::new(&config.log_dirs)
                 .map_err(|e| BrokerError::Open(crate::state::AdminError::Replication(e)))?,
         );
         let tier = if config.remote_log_storage_system_enable {

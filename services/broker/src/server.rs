@@ -130,8 +130,19 @@ impl Broker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        // Coordinator shards stop before the logs they write close.
-        state.groups.shutdown();
+        // Coordinator shards and remote-tier tasks end before the logs they use close.
+        state.groups.shutdown().await;
+        if let Some(tier) = state.tier() {
+            // Uploads and deletions stop at their cancellation points; bounded so a
+            // hung object-store call cannot hold the shutdown.
+            let ended =
+                tokio::time::timeout(Duration::from_secs(10), tier.shutdown_and_wait()).await;
+            if ended.is_err() {
+                tracing::warn!(
+                    "remote-tier tasks did not end within 10 s; closing the logs anyway"
+                );
+            }
+        }
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || closing.replicas.close_all()).await;
         tracing::info!("logs closed cleanly");

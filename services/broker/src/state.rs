@@ -12,8 +12,7 @@ use strata_metadata::{
 };
 use strata_proto::{SharedClock, TopicId};
 use strata_replication::{
-    Partition, RecoveredPartition, RemoteLogManager, ReplicaManager, ReplicationError,
-    TopicPartition,
+    LogManager, Partition, RecoveredPartition, RemoteLogManager, ReplicationError, TopicPartition,
 };
 use uuid::Uuid;
 
@@ -34,12 +33,14 @@ pub enum AdminError {
     Metadata(#[from] MetadataError),
     #[error("partition log: {0}")]
     Replication(#[from] ReplicationError),
-    #[error("remote tier: {0}")]
-    RemoteTier(String),
+    /// The durable list of remote deletions could not be written (so the topic is not
+    /// deleted: its remote data would never be purged after a crash).
+    #[error("recording the remote deletion: {0}")]
+    RecordDeletions(#[source] std::io::Error),
     /// `__consumer_offsets` could not be replayed: the node does not start rather
     /// than serve groups older than what it acknowledged.
     #[error("loading the group coordinator from {OFFSETS_TOPIC}: {0}")]
-    GroupLoad(String),
+    GroupLoad(#[from] group_shell::LoadError),
 }
 
 impl From<CommitError> for AdminError {
@@ -65,7 +66,7 @@ pub struct BrokerState {
     pub(crate) image: RwLock<Arc<MetadataImage>>,
     /// Serializes publishing, so images reach the logs in commit order.
     pub(crate) publishing: Mutex<()>,
-    pub replicas: Arc<ReplicaManager>,
+    pub replicas: Arc<LogManager>,
     /// The remote log manager, unless `remote.log.storage.system.enable` is false.
     tier: Option<Arc<RemoteLogManager>>,
     producer_ids: Mutex<std::ops::Range<i64>>,
@@ -92,7 +93,7 @@ impl BrokerState {
         config: BrokerConfig,
         advertised: (String, i32),
     ) -> Result<Self, AdminError> {
-        let replicas = Arc::new(ReplicaManager::new(&config.log_dirs)?);
+        let replicas = Arc::new(LogManager::new(&config.log_dirs)?);
         Self::assemble(
             config,
             advertised,
@@ -107,7 +108,7 @@ impl BrokerState {
     pub(crate) fn assemble(
         config: BrokerConfig,
         advertised: (String, i32),
-        replicas: Arc<ReplicaManager>,
+        replicas: Arc<LogManager>,
         tier: Option<Arc<RemoteLogManager>>,
         clock: SharedClock,
     ) -> Result<Self, AdminError> {
@@ -190,10 +191,7 @@ impl BrokerState {
         }
         let mut n = 0;
         for p in self.offsets_partitions() {
-            n += self
-                .groups
-                .load(p)
-                .map_err(|e| AdminError::GroupLoad(e.to_string()))?;
+            n += self.groups.load(p).map_err(AdminError::GroupLoad)?;
         }
         tracing::info!(records = n, "group coordinator loaded");
         Ok(())
@@ -317,7 +315,7 @@ impl BrokerState {
                 .map(|p| strata_remote::TopicIdPartition::new(topic.id, name, *p))
                 .collect();
             tier.record_deletions(&remote)
-                .map_err(|e| AdminError::RemoteTier(format!("recording the deletion: {e}")))?;
+                .map_err(AdminError::RecordDeletions)?;
         }
         let id = self.controller.delete_topic(name)?.value;
         self.publish()?;

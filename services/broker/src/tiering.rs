@@ -9,7 +9,7 @@ use strata_cache::{CacheOptions, RemoteReader};
 use strata_remote::{
     CountingStore, FlakyStore, ObjectStoreRsm, RemoteLogMetadataStore, RetryPolicy,
 };
-use strata_replication::{RemoteLogManager, ReplicaManager, TieringConfig};
+use strata_replication::{LogManager, RemoteLogManager, TieringConfig};
 
 use crate::config::BrokerConfig;
 
@@ -27,7 +27,7 @@ pub const DELETIONS_FILE: &str = "remote-deletions.json";
 /// metadata over it, the chunk cache, and the remote log manager over `replicas`.
 pub async fn build(
     config: &BrokerConfig,
-    replicas: Arc<ReplicaManager>,
+    replicas: Arc<LogManager>,
     clock: SharedClock,
 ) -> Result<Arc<RemoteLogManager>, String> {
     let url = config.remote_storage_url();

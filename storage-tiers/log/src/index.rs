@@ -1,5 +1,5 @@
-//! Sparse segment indexes: the offset index (`.index`) and the time index
-//! (`.timeindex`). Entries are kept in memory and appended to the file; the
+//! Sparse segment indexes: one [`SparseIndex`] type, as the offset index (`.index`)
+//! and the time index (`.timeindex`). Entries are kept in memory and appended to the file; the
 //! file is never preallocated, so its length is always a whole number of entries
 //! unless a crash tore the last write (then the index is rebuilt on open).
 
@@ -9,57 +9,101 @@ use std::path::{Path, PathBuf};
 
 const OFFSET_ENTRY: usize = 8;
 
-/// [`OffsetIndex::lookup`] over the bytes of an `.index` file (a remote segment's,
-/// fetched whole): the byte position from which to scan for relative offset `rel`.
-pub fn offset_index_lookup(index: &[u8], rel: u32) -> u32 {
-    let entry = |i: usize| {
-        let c = &index[i * OFFSET_ENTRY..(i + 1) * OFFSET_ENTRY];
+/// One fixed-size entry of a sparse index, big-endian on disk.
+pub(crate) trait IndexEntry: Copy + PartialEq + std::fmt::Debug {
+    /// Bytes per entry in the file.
+    const SIZE: usize;
+    fn decode(b: &[u8]) -> Self;
+    fn encode(&self, out: &mut [u8]);
+    /// Whether `self` may follow `prev` when appended (a non-advancing entry is
+    /// skipped, not an error: it adds nothing to a sparse index).
+    fn advances(&self, prev: &Self) -> bool;
+    /// Whether `self` may follow `prev` in a well-formed file.
+    fn well_formed_after(&self, prev: &Self) -> bool;
+}
+
+/// Offset index entries: (relative offset of a batch's last offset, byte position of
+/// the batch start), both strictly increasing.
+impl IndexEntry for (u32, u32) {
+    const SIZE: usize = OFFSET_ENTRY;
+    fn decode(c: &[u8]) -> Self {
         (
             u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
             u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
         )
-    };
-    let n = index.len() / OFFSET_ENTRY;
-    let (mut lo, mut hi) = (0usize, n);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if entry(mid).0 <= rel {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
     }
-    if lo == 0 {
-        0
-    } else {
-        entry(lo - 1).1
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.0.to_be_bytes());
+        out[4..8].copy_from_slice(&self.1.to_be_bytes());
+    }
+    fn advances(&self, prev: &Self) -> bool {
+        self.0 > prev.0 && self.1 > prev.1
+    }
+    fn well_formed_after(&self, prev: &Self) -> bool {
+        self.advances(prev)
     }
 }
 
-/// [`TimeIndex::lookup_before`] over the bytes of a `.timeindex` file: the relative
-/// offset of the last entry with a timestamp below `ts`, if any.
-pub fn time_index_lookup(index: &[u8], ts: i64) -> Option<u32> {
-    let entry = |i: usize| {
-        let c = &index[i * TIME_ENTRY..(i + 1) * TIME_ENTRY];
+/// Time index entries: (max timestamp so far, relative offset of the last offset of
+/// the batch that first reached it); timestamps strictly increasing.
+impl IndexEntry for (i64, u32) {
+    const SIZE: usize = TIME_ENTRY;
+    fn decode(c: &[u8]) -> Self {
         let mut t = [0u8; 8];
         t.copy_from_slice(&c[..8]);
         (
             i64::from_be_bytes(t),
             u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
         )
-    };
-    let n = index.len() / TIME_ENTRY;
+    }
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.0.to_be_bytes());
+        out[8..12].copy_from_slice(&self.1.to_be_bytes());
+    }
+    fn advances(&self, prev: &Self) -> bool {
+        self.0 > prev.0
+    }
+    fn well_formed_after(&self, prev: &Self) -> bool {
+        self.0 > prev.0 && self.1 >= prev.1
+    }
+}
+
+/// The last entry of sorted `entries` (`n` of them, the i-th from `entry(i)`) whose key
+/// satisfies `below`, by binary search.
+fn last_below<E>(n: usize, entry: impl Fn(usize) -> E, below: impl Fn(&E) -> bool) -> Option<E> {
     let (mut lo, mut hi) = (0usize, n);
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if entry(mid).0 < ts {
+        if below(&entry(mid)) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    (lo > 0).then(|| entry(lo - 1).1)
+    (lo > 0).then(|| entry(lo - 1))
 }
+
+/// Entries of an index file's bytes (a remote segment's, fetched whole), whole ones only.
+fn entries_of<E: IndexEntry>(index: &[u8]) -> (usize, impl Fn(usize) -> E + '_) {
+    (index.len() / E::SIZE, move |i| {
+        E::decode(&index[i * E::SIZE..(i + 1) * E::SIZE])
+    })
+}
+
+/// [`OffsetIndex::lookup`] over the bytes of an `.index` file (a remote segment's,
+/// fetched whole): the byte position from which to scan for relative offset `rel`.
+pub fn offset_index_lookup(index: &[u8], rel: u32) -> u32 {
+    let (n, entry) = entries_of::<(u32, u32)>(index);
+    last_below(n, entry, |e| e.0 <= rel).map_or(0, |e| e.1)
+}
+
+/// [`TimeIndex::lookup_before`] over the bytes of a `.timeindex` file: the relative
+/// offset of the last entry with a timestamp below `ts`, if any.
+pub fn time_index_lookup(index: &[u8], ts: i64) -> Option<u32> {
+    let (n, entry) = entries_of::<(i64, u32)>(index);
+    last_below(n, entry, |e| e.0 < ts).map(|e| e.1)
+}
+
 const TIME_ENTRY: usize = 12;
 
 fn open_rw(path: &Path) -> std::io::Result<File> {
@@ -76,78 +120,67 @@ fn read_all(file: &mut File) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Offset index: (relative offset of a batch's last offset, byte position of
-/// the batch start), both u32, strictly increasing.
+/// A sparse index: entries kept in memory and appended to its file.
 #[derive(Debug)]
-pub(crate) struct OffsetIndex {
+pub(crate) struct SparseIndex<E: IndexEntry> {
     path: PathBuf,
     file: File,
-    entries: Vec<(u32, u32)>,
+    pub(crate) entries: Vec<E>,
     max_entries: usize,
 }
 
-impl OffsetIndex {
-    /// Opens (or creates) the index file and loads its entries. Returns the
-    /// index and whether the file was well formed (whole entries, increasing,
-    /// positions below `segment_size`); a malformed index must be rebuilt.
-    pub(crate) fn open(
+/// The offset index (`.index`).
+pub(crate) type OffsetIndex = SparseIndex<(u32, u32)>;
+/// The time index (`.timeindex`).
+pub(crate) type TimeIndex = SparseIndex<(i64, u32)>;
+
+impl<E: IndexEntry> SparseIndex<E> {
+    /// Opens (or creates) the index file and loads its entries. Returns the index and
+    /// whether the file was well formed (whole entries, in order, each accepted by
+    /// `valid`); a malformed index must be rebuilt.
+    fn open_checked(
         path: &Path,
         max_bytes: u64,
-        segment_size: u64,
+        valid: impl Fn(&E) -> bool,
     ) -> std::io::Result<(Self, bool)> {
         let mut file = open_rw(path)?;
         let raw = read_all(&mut file)?;
-        let mut ok = raw.len() % OFFSET_ENTRY == 0;
-        let mut entries = Vec::with_capacity(raw.len() / OFFSET_ENTRY);
-        for c in raw.chunks_exact(OFFSET_ENTRY) {
-            let rel = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-            let pos = u32::from_be_bytes([c[4], c[5], c[6], c[7]]);
-            if let Some(&(lr, lp)) = entries.last() {
-                if rel <= lr || pos <= lp {
-                    ok = false;
-                }
-            }
-            if u64::from(pos) >= segment_size {
+        let mut ok = raw.len() % E::SIZE == 0;
+        let mut entries: Vec<E> = Vec::with_capacity(raw.len() / E::SIZE);
+        for c in raw.chunks_exact(E::SIZE) {
+            let e = E::decode(c);
+            if entries
+                .last()
+                .is_some_and(|prev| !e.well_formed_after(prev))
+                || !valid(&e)
+            {
                 ok = false;
             }
-            entries.push((rel, pos));
+            entries.push(e);
         }
-        let idx = OffsetIndex {
+        let idx = SparseIndex {
             path: path.to_path_buf(),
             file,
             entries,
-            max_entries: ((max_bytes as usize) / OFFSET_ENTRY).max(1),
+            max_entries: ((max_bytes as usize) / E::SIZE).max(1),
         };
         Ok((idx, ok))
     }
 
-    pub(crate) fn append(&mut self, rel: u32, pos: u32) -> std::io::Result<()> {
-        if let Some(&(lr, lp)) = self.entries.last() {
-            if rel <= lr || pos <= lp {
-                return Ok(());
-            }
+    /// Appends `e` unless it does not advance past the last entry.
+    fn push(&mut self, e: E) -> std::io::Result<()> {
+        if self.entries.last().is_some_and(|prev| !e.advances(prev)) {
+            return Ok(());
         }
-        let mut e = [0u8; OFFSET_ENTRY];
-        e[..4].copy_from_slice(&rel.to_be_bytes());
-        e[4..].copy_from_slice(&pos.to_be_bytes());
-        self.file.write_all(&e)?;
-        self.entries.push((rel, pos));
+        let mut buf = [0u8; 16];
+        e.encode(&mut buf[..E::SIZE]);
+        self.file.write_all(&buf[..E::SIZE])?;
+        self.entries.push(e);
         Ok(())
     }
 
-    /// Byte position from which to scan for relative offset `rel`: the start
-    /// of the last indexed batch whose last offset is <= `rel`, else 0.
-    pub(crate) fn lookup(&self, rel: u32) -> u32 {
-        let n = self.entries.partition_point(|&(r, _)| r <= rel);
-        if n == 0 {
-            0
-        } else {
-            self.entries[n - 1].1
-        }
-    }
-
     /// The last entry, if any.
-    pub(crate) fn last(&self) -> Option<(u32, u32)> {
+    pub(crate) fn last(&self) -> Option<E> {
         self.entries.last().copied()
     }
 
@@ -156,7 +189,7 @@ impl OffsetIndex {
     }
 
     pub(crate) fn set_max_bytes(&mut self, max_bytes: u64) {
-        self.max_entries = ((max_bytes as usize) / OFFSET_ENTRY).max(1);
+        self.max_entries = ((max_bytes as usize) / E::SIZE).max(1);
     }
 
     /// Drops every entry (before a rebuild).
@@ -175,60 +208,45 @@ impl OffsetIndex {
     }
 }
 
-/// Time index: (max timestamp so far, relative offset of the last offset of
-/// the batch that first reached it); timestamps strictly increasing.
-#[derive(Debug)]
-pub(crate) struct TimeIndex {
-    path: PathBuf,
-    file: File,
-    entries: Vec<(i64, u32)>,
-    max_entries: usize,
+impl SparseIndex<(u32, u32)> {
+    /// Opens the offset index of a segment of `segment_size` bytes (positions past it
+    /// make the file malformed).
+    pub(crate) fn open(
+        path: &Path,
+        max_bytes: u64,
+        segment_size: u64,
+    ) -> std::io::Result<(Self, bool)> {
+        Self::open_checked(path, max_bytes, |e| u64::from(e.1) < segment_size)
+    }
+
+    pub(crate) fn append(&mut self, rel: u32, pos: u32) -> std::io::Result<()> {
+        self.push((rel, pos))
+    }
+
+    /// Byte position from which to scan for relative offset `rel`: the start of the
+    /// last indexed batch whose last offset is <= `rel`, else 0.
+    pub(crate) fn lookup(&self, rel: u32) -> u32 {
+        let n = self.entries.partition_point(|&(r, _)| r <= rel);
+        if n == 0 {
+            0
+        } else {
+            self.entries[n - 1].1
+        }
+    }
 }
 
-impl TimeIndex {
-    /// Like [`OffsetIndex::open`]: returns whether the file is well formed.
+impl SparseIndex<(i64, u32)> {
+    /// Opens the time index.
     pub(crate) fn open(path: &Path, max_bytes: u64) -> std::io::Result<(Self, bool)> {
-        let mut file = open_rw(path)?;
-        let raw = read_all(&mut file)?;
-        let mut ok = raw.len() % TIME_ENTRY == 0;
-        let mut entries: Vec<(i64, u32)> = Vec::with_capacity(raw.len() / TIME_ENTRY);
-        for c in raw.chunks_exact(TIME_ENTRY) {
-            let mut t = [0u8; 8];
-            t.copy_from_slice(&c[..8]);
-            let ts = i64::from_be_bytes(t);
-            let rel = u32::from_be_bytes([c[8], c[9], c[10], c[11]]);
-            if let Some(&(lt, lr)) = entries.last() {
-                if ts <= lt || rel < lr {
-                    ok = false;
-                }
-            }
-            entries.push((ts, rel));
-        }
-        let idx = TimeIndex {
-            path: path.to_path_buf(),
-            file,
-            entries,
-            max_entries: ((max_bytes as usize) / TIME_ENTRY).max(1),
-        };
-        Ok((idx, ok))
+        Self::open_checked(path, max_bytes, |_| true)
     }
 
     pub(crate) fn append(&mut self, ts: i64, rel: u32) -> std::io::Result<()> {
-        if let Some(&(lt, _)) = self.entries.last() {
-            if ts <= lt {
-                return Ok(());
-            }
-        }
-        let mut e = [0u8; TIME_ENTRY];
-        e[..8].copy_from_slice(&ts.to_be_bytes());
-        e[8..].copy_from_slice(&rel.to_be_bytes());
-        self.file.write_all(&e)?;
-        self.entries.push((ts, rel));
-        Ok(())
+        self.push((ts, rel))
     }
 
-    /// Relative offset of the last entry whose timestamp is < `ts`: every
-    /// record at or before that offset has a timestamp < `ts`.
+    /// Relative offset of the last entry whose timestamp is < `ts`: every record at or
+    /// before that offset has a timestamp < `ts`.
     pub(crate) fn lookup_before(&self, ts: i64) -> Option<u32> {
         let n = self.entries.partition_point(|&(t, _)| t < ts);
         if n == 0 {
@@ -236,32 +254,6 @@ impl TimeIndex {
         } else {
             Some(self.entries[n - 1].1)
         }
-    }
-
-    pub(crate) fn last(&self) -> Option<(i64, u32)> {
-        self.entries.last().copied()
-    }
-
-    pub(crate) fn is_full(&self) -> bool {
-        self.entries.len() >= self.max_entries
-    }
-
-    pub(crate) fn set_max_bytes(&mut self, max_bytes: u64) {
-        self.max_entries = ((max_bytes as usize) / TIME_ENTRY).max(1);
-    }
-
-    pub(crate) fn clear(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.entries.clear();
-        Ok(())
-    }
-
-    pub(crate) fn sync(&self) -> std::io::Result<()> {
-        self.file.sync_data()
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -67,6 +67,11 @@ pub struct PartitionLog {
     pub(crate) producers: ProducerStateManager,
     /// Where each leader epoch starts (`leader-epoch-checkpoint`).
     pub(crate) epochs: LeaderEpochCache,
+    /// Segments rolled since the last [`PartitionLog::flush`], not yet fsynced: a roll
+    /// on the produce path never waits for a segment's data to reach the disk (Kafka
+    /// also flushes a rolled segment in the background); the recovery point moves
+    /// only once they are.
+    pub(crate) unflushed: Vec<i64>,
 }
 
 fn be_i32(b: &[u8], at: usize) -> i32 {
@@ -487,13 +492,13 @@ impl PartitionLog {
         if self.active().is_empty() {
             return Ok(());
         }
-        self.active().flush()?;
+        let sealed = self.active().base_offset;
         self.producers.write_snapshot(&self.dir, leo)?;
         self.prune_snapshots()?;
         let seg = Segment::create(&self.dir, leo, &self.config)?;
         sync_dir(&self.dir)?;
         self.segments.insert(leo, seg);
-        write_offset_checkpoint(&self.dir, RECOVERY_POINT_FILE, leo)?;
+        self.unflushed.push(sealed);
         Ok(())
     }
 
@@ -634,10 +639,17 @@ impl PartitionLog {
         Ok(Some(Bytes::from(buf).slice(begin..end)))
     }
 
-    /// fsyncs the active segment and its indexes, then durably writes the
-    /// recovery point (= log end): everything below it is durable.
+    /// fsyncs the segments rolled since the last flush and the active segment, with
+    /// their indexes, then durably writes the recovery point (= log end): everything
+    /// below it is durable. Runs from housekeeping, off the produce path.
     pub fn flush(&mut self) -> Result<(), LogError> {
-        // Older segments were fsynced when they were rolled.
+        // Segments rolled since the last flush, then the active one; older segments
+        // were fsynced by an earlier flush.
+        for base in std::mem::take(&mut self.unflushed) {
+            if let Some(seg) = self.segments.get(&base) {
+                seg.flush()?;
+            }
+        }
         self.active().flush()?;
         write_offset_checkpoint(&self.dir, RECOVERY_POINT_FILE, self.log_end_offset())?;
         Ok(())

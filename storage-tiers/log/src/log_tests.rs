@@ -804,3 +804,34 @@ fn truncate_to_below_the_log_start_is_refused() {
         "past the end changes nothing"
     );
 }
+
+/// A roll on the produce path no longer fsyncs the sealed segment: the recovery point
+/// moves only when housekeeping flushes, and a crash before that recovers by scanning.
+#[test]
+fn a_roll_leaves_the_fsync_to_the_next_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small_config(), NOW).unwrap();
+    let point = |d: &std::path::Path| {
+        crate::files::read_offset_checkpoint(d, crate::files::RECOVERY_POINT_FILE)
+            .unwrap()
+            .unwrap_or(0)
+    };
+    for i in 0..20 {
+        log.append_as_leader(&plain(3, NOW + i), 0, NOW).unwrap();
+    }
+    assert!(log.segments().len() > 2);
+    assert_eq!(point(dir.path()), 0, "rolls moved the recovery point");
+    assert!(!log.unflushed.is_empty());
+    log.flush().unwrap();
+    assert_eq!(point(dir.path()), log.log_end_offset());
+    assert!(log.unflushed.is_empty());
+    // Unflushed rolls, then a crash (no close): everything is recovered by a scan.
+    for i in 0..20 {
+        log.append_as_leader(&plain(3, NOW + i), 0, NOW).unwrap();
+    }
+    let (leo, all) = (log.log_end_offset(), read_all(&log));
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small_config(), NOW).unwrap();
+    assert_eq!(log.log_end_offset(), leo);
+    assert_eq!(read_all(&log), all);
+}

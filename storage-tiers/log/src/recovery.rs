@@ -119,6 +119,7 @@ impl PartitionLog {
             log_start_offset,
             producers: ProducerStateManager::default(),
             epochs: LeaderEpochCache::load(dir)?,
+            unflushed: Vec::new(),
         };
         // The epochs cover no more than the log holds (a crash may have cut the log
         // after the checkpoint was written). Their start is left alone: below the

@@ -46,7 +46,7 @@ impl RemoteLogManager {
             t.cancel();
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             for _ in 0..100 {
                 if !me.running.lock().contains_key(&local) {
                     break;

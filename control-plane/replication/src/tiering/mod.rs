@@ -30,9 +30,10 @@ use strata_remote::{
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::log_manager::{LogManager, TopicPartition};
 use crate::partition::Partition;
-use crate::replica_manager::{ReplicaManager, TopicPartition};
 
 pub use reads::RemoteRecords;
 pub use recovery::RecoveredPartition;
@@ -79,7 +80,7 @@ pub enum TieringError {
 
 /// The remote log manager of one node.
 pub struct RemoteLogManager {
-    replicas: Arc<ReplicaManager>,
+    replicas: Arc<LogManager>,
     rsm: Arc<dyn RemoteStorageManager>,
     meta: Arc<RemoteLogMetadataStore>,
     reader: Arc<RemoteReader>,
@@ -90,6 +91,8 @@ pub struct RemoteLogManager {
     /// Partitions with a sweep in flight, with the token that stops it.
     running: Mutex<HashMap<TopicPartition, CancellationToken>>,
     shutdown: CancellationToken,
+    /// Every task the manager spawned (sweeps, deletions), so shutdown can wait for them.
+    tasks: TaskTracker,
     /// Object-store requests by kind, when the store is wrapped to count them.
     requests: Option<Arc<CountingStore>>,
     /// Serialises updates of `cfg.deletions_file`.
@@ -99,7 +102,7 @@ pub struct RemoteLogManager {
 impl RemoteLogManager {
     /// A manager over `replicas` using `rsm` for data and `meta` for segment metadata.
     pub fn new(
-        replicas: Arc<ReplicaManager>,
+        replicas: Arc<LogManager>,
         rsm: Arc<dyn RemoteStorageManager>,
         meta: Arc<RemoteLogMetadataStore>,
         reader: Arc<RemoteReader>,
@@ -116,6 +119,7 @@ impl RemoteLogManager {
             stats: Arc::new(TierStats::default()),
             running: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             requests: None,
             deletions_lock: Mutex::new(()),
         }
@@ -147,11 +151,24 @@ impl RemoteLogManager {
         self.shutdown.cancel();
     }
 
+    /// [`Self::shutdown`], then waits until every task the manager spawned has ended:
+    /// called before the logs close, so no upload reads a segment being closed.
+    pub async fn shutdown_and_wait(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Spawns `f` as one of the manager's tracked tasks.
+    pub(crate) fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(f);
+    }
+
     /// Sweeps every tiered partition each `task_interval` until shutdown; finishes
     /// partition deletions left unfinished by an earlier run first.
     pub async fn run(self: Arc<Self>) {
         let resume = self.clone();
-        tokio::spawn(async move { resume.resume_deletions().await });
+        self.spawn(async move { resume.resume_deletions().await });
         let mut tick = tokio::time::interval(self.cfg.task_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_stats = Vec::new();
@@ -178,7 +195,7 @@ impl RemoteLogManager {
                     token
                 };
                 let me = self.clone();
-                tokio::spawn(async move {
+                self.spawn(async move {
                     if let Err(e) = me.sweep(&p, &token).await {
                         if !token.is_cancelled() {
                             tracing::warn!(%tp, error = %e, "remote tier sweep failed; retrying next round");

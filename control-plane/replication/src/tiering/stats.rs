@@ -9,7 +9,7 @@ use serde::Serialize;
 use strata_cache::ReaderStats;
 use strata_remote::RequestCounts;
 
-use crate::replica_manager::TopicPartition;
+use crate::log_manager::TopicPartition;
 
 /// Upload lags kept for percentiles.
 const LAG_SAMPLES: usize = 1024;

@@ -6,10 +6,10 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
-use super::create_topics::admin_error;
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::str_bytes;
 use crate::dispatch::RequestContext;
+use crate::errors::admin_error;
 use crate::state::BrokerState;
 
 pub async fn handle(

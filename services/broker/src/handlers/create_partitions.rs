@@ -3,9 +3,9 @@
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::create_topics::admin_error;
 use super::str_bytes;
 use crate::dispatch::RequestContext;
+use crate::errors::admin_error;
 use crate::state::{off_worker, BrokerState};
 
 pub async fn handle(

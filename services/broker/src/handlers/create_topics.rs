@@ -11,8 +11,8 @@ use strata_metadata::CreateTopicSpec;
 
 use super::str_bytes;
 use crate::dispatch::RequestContext;
-use crate::errors;
-use crate::state::{off_worker, AdminError, BrokerState};
+use crate::errors::admin_error;
+use crate::state::{off_worker, BrokerState};
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
@@ -194,16 +194,5 @@ async fn find_recoverable(
             tier.url()
         )),
         Err(e) => Err(format!("{RECOVER_FROM_REMOTE}: {e}")),
-    }
-}
-
-/// Kafka code and message for an admin failure.
-pub fn admin_error(e: &AdminError) -> (i16, String) {
-    match e {
-        AdminError::Controller(c) => errors::controller_error(c),
-        other => {
-            tracing::error!(error = %other, "admin operation failed");
-            (ResponseError::KafkaStorageError.code(), other.to_string())
-        }
     }
 }

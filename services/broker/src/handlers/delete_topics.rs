@@ -4,9 +4,9 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::ResponseError;
 
-use super::create_topics::admin_error;
 use super::{str_bytes, topic_name};
 use crate::dispatch::RequestContext;
+use crate::errors::admin_error;
 use crate::state::{off_worker, BrokerState};
 
 pub async fn handle(

@@ -63,16 +63,34 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     };
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let mut appended = state.replicas.subscribe_appends();
+    // The partitions' own append notifications: an append elsewhere wakes no one here.
+    let mut appended: Vec<_> = wanted
+        .iter()
+        .filter_map(|w| {
+            w.name
+                .as_deref()
+                .and_then(|n| state.partition(n, w.partition))
+        })
+        .map(|p| p.subscribe_appends())
+        .collect();
     let results = loop {
-        appended.borrow_and_update();
+        for a in &mut appended {
+            a.borrow_and_update();
+        }
         let (results, bytes, answer_now) =
             read_all(state, &wanted, max_total, ctx.api_version).await;
         if bytes >= min_bytes || answer_now || Instant::now() >= deadline {
             break results;
         }
-        let woke = tokio::time::timeout_at(deadline.into(), appended.changed()).await;
-        if !matches!(woke, Ok(Ok(()))) {
+        let any_append = async {
+            if appended.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let changes = appended.iter_mut().map(|a| Box::pin(a.changed()));
+            let _ = futures::future::select_all(changes).await;
+        };
+        let woke = tokio::time::timeout_at(deadline.into(), any_append).await;
+        if woke.is_err() {
             // Deadline (or no more appends possible): answer with what there is.
             let (results, _, _) = read_all(state, &wanted, max_total, ctx.api_version).await;
             break results;

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use strata_log::{CleanerOptions, LogConfig, PartitionLog, Throttle};
-use tokio::sync::watch;
 
 use crate::error::ReplicationError;
 use crate::partition::Partition;
@@ -15,36 +14,30 @@ pub use strata_proto::TopicPartition;
 /// so a directory left by a deleted topic is never mistaken for a re-created one.
 const PARTITION_METADATA: &str = "partition.metadata";
 
-/// The partitions hosted by this broker, each in `<data dir>/<topic>-<partition>`.
-pub struct ReplicaManager {
+/// Kafka's LogManager: every partition log of this node, each in
+/// `<data dir>/<topic>-<partition>` (creation, incarnation checks, strays, rolls,
+/// retention, the cleaner, flushes, close). Which replica role a partition plays is not
+/// its business.
+pub struct LogManager {
     data_dir: PathBuf,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
-    appended: watch::Sender<u64>,
     /// Notified when any partition seals a segment.
     sealed: Arc<tokio::sync::Notify>,
 }
 
-impl ReplicaManager {
+impl LogManager {
     /// Creates the manager over `data_dir` (created if absent). No log is opened until
-    /// [`ReplicaManager::ensure_partition`] is called for it.
+    /// [`LogManager::ensure_partition`] is called for it.
     pub fn new(data_dir: &Path) -> Result<Self, ReplicationError> {
         std::fs::create_dir_all(data_dir).map_err(|source| ReplicationError::Dir {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let (appended, _) = watch::channel(0);
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
             partitions: RwLock::new(HashMap::new()),
-            appended,
             sealed: Arc::new(tokio::sync::Notify::new()),
         })
-    }
-
-    /// A receiver that changes on every append to any partition: what long-polling
-    /// fetches wait on before re-reading.
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
     }
 
     /// Notified (one permit) whenever a partition seals a segment: what the remote
@@ -110,7 +103,6 @@ impl ReplicaManager {
             tp.clone(),
             topic_id,
             log,
-            self.appended.clone(),
             self.sealed.clone(),
         ));
         partitions.insert(tp.clone(), partition.clone());
@@ -293,5 +285,73 @@ fn drop_partition(p: Arc<Partition>, dir: &Path) -> Result<(), ReplicationError>
                 source,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(ts: i64) -> Vec<u8> {
+        batch_builder::one_record_batch(ts)
+    }
+
+    /// A minimal v2 batch (one record, no key): this crate has no record codec.
+    mod batch_builder {
+        pub fn one_record_batch(ts: i64) -> Vec<u8> {
+            // record: length, attributes, timestamp delta, offset delta, key -1, value 1, headers 0
+            let record: Vec<u8> = vec![0x00, 0x00, 0x00, 0x01, 0x02, b'v', 0x00];
+            let mut body = Vec::new();
+            body.extend_from_slice(&0i16.to_be_bytes()); // attributes
+            body.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+            body.extend_from_slice(&ts.to_be_bytes()); // base timestamp
+            body.extend_from_slice(&ts.to_be_bytes()); // max timestamp
+            body.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+            body.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+            body.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+            body.extend_from_slice(&1i32.to_be_bytes()); // records count
+            body.push((record.len() as u8) << 1); // record length (zig-zag varint)
+            body.extend_from_slice(&record);
+            let crc = crc32c_of(&body);
+            let mut b = Vec::new();
+            b.extend_from_slice(&0i64.to_be_bytes()); // base offset
+            b.extend_from_slice(&((4 + 1 + 4 + body.len()) as i32).to_be_bytes()); // length
+            b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+            b.push(2); // magic
+            b.extend_from_slice(&crc.to_be_bytes());
+            b.extend_from_slice(&body);
+            b
+        }
+
+        fn crc32c_of(data: &[u8]) -> u32 {
+            crc32c::crc32c(data)
+        }
+    }
+
+    /// An append wakes the readers of its own partition only (the global wake-up is
+    /// gone: a busy partition no longer wakes every long-polling fetch on the node).
+    #[test]
+    fn appends_wake_only_their_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::new(dir.path()).unwrap();
+        let now = 1_700_000_000_000;
+        let id = TopicId::random();
+        let a = m
+            .ensure_partition(&TopicPartition::new("t", 0), id, LogConfig::default(), now)
+            .unwrap();
+        let b = m
+            .ensure_partition(&TopicPartition::new("t", 1), id, LogConfig::default(), now)
+            .unwrap();
+        let (mut wa, mut wb) = (a.subscribe_appends(), b.subscribe_appends());
+        wa.borrow_and_update();
+        wb.borrow_and_update();
+        b.append(&batch(now), now).unwrap();
+        assert!(
+            !wa.has_changed().unwrap(),
+            "an append to t-1 woke t-0's readers"
+        );
+        assert!(wb.has_changed().unwrap());
+        a.append(&batch(now), now).unwrap();
+        assert!(wa.has_changed().unwrap());
     }
 }
