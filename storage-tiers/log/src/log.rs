@@ -165,15 +165,7 @@ impl PartitionLog {
             next = h.last_offset() + 1;
         }
         let last_offset = next - 1;
-        if self.should_roll(records.len() as u64, last_offset, now_ms) {
-            self.roll()?;
-        }
-        if self.active().relative(last_offset).is_none() {
-            return Err(LogError::SegmentOverflow(format!(
-                "offset {last_offset} does not fit a segment based at {}",
-                self.active().base_offset
-            )));
-        }
+        self.make_room(records.len() as u64, last_offset, now_ms)?;
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(records, now_ms, interval)?;
         for r in &ranges {
@@ -383,16 +375,7 @@ impl PartitionLog {
             next += delta + 1;
         }
         let last_offset = next - 1;
-
-        if self.should_roll(records.len() as u64, last_offset, now_ms) {
-            self.roll()?;
-        }
-        if self.active().relative(last_offset).is_none() {
-            return Err(LogError::SegmentOverflow(format!(
-                "offset {last_offset} does not fit a segment based at {}",
-                self.active().base_offset
-            )));
-        }
+        self.make_room(records.len() as u64, last_offset, now_ms)?;
 
         let mut data = records.to_vec();
         let mut offset = first_offset;
@@ -467,6 +450,21 @@ impl PartitionLog {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Rolls the active segment if `add` bytes ending at `last_offset` call for it,
+    /// and checks that they then fit the active segment's relative offsets.
+    fn make_room(&mut self, add: u64, last_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        if self.should_roll(add, last_offset, now_ms) {
+            self.roll()?;
+        }
+        if self.active().relative(last_offset).is_none() {
+            return Err(LogError::SegmentOverflow(format!(
+                "offset {last_offset} does not fit a segment based at {}",
+                self.active().base_offset
+            )));
         }
         Ok(())
     }
