@@ -12,12 +12,14 @@ mod error;
 mod log_manager;
 mod partition;
 mod remote_view;
+mod replica_state;
 mod tiering;
 
 pub use error::ReplicationError;
 pub use log_manager::{LogManager, TopicPartition};
 pub use partition::{FetchedData, OffsetTier, Partition};
 pub use remote_view::RemoteView;
+pub use replica_state::Role;
 pub use tiering::{
     RecoveredPartition, RemoteLogManager, RemoteRecords, TierStats, TierStatsSnapshot,
     TieringConfig, TieringError,

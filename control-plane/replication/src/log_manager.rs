@@ -291,6 +291,7 @@ fn drop_partition(p: Arc<Partition>, dir: &Path) -> Result<(), ReplicationError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Role;
 
     fn batch(ts: i64) -> Vec<u8> {
         batch_builder::one_record_batch(ts)
@@ -353,5 +354,65 @@ mod tests {
         assert!(wb.has_changed().unwrap());
         a.append(&batch(now), now).unwrap();
         assert!(wa.has_changed().unwrap());
+    }
+
+    /// Role changes as the metadata image drives them: the leader epoch stamps new
+    /// batches, the high watermark follows the slowest in-sync follower, and a follower
+    /// takes the leader's batches at their offsets but no producer writes.
+    #[test]
+    fn partition_roles_drive_epochs_and_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::new(dir.path()).unwrap();
+        let now = 1_700_000_000_000;
+        let p = m
+            .ensure_partition(
+                &TopicPartition::new("t", 0),
+                TopicId::random(),
+                LogConfig::default(),
+                now,
+            )
+            .unwrap();
+        assert!(p.is_leader());
+        p.become_leader(5, &[2]);
+        p.append(&batch(now), now).unwrap();
+        p.append(&batch(now), now).unwrap();
+        let read = p.read(0, 1 << 20, true).unwrap();
+        assert_eq!(read.high_watermark, 0, "follower 2 has nothing yet");
+        assert!(read.records.is_empty(), "nothing is committed");
+        let mut woken = p.subscribe_appends();
+        woken.borrow_and_update();
+        p.record_follower_progress(2, 1);
+        assert!(woken.has_changed().unwrap(), "an HW move wakes readers");
+        assert_eq!(p.high_watermark(), 1);
+        p.record_follower_progress(2, 2);
+        let read = p.read(0, 1 << 20, true).unwrap();
+        assert_eq!(read.high_watermark, 2);
+        // Stamped with epoch 5 (bytes 12..16 of the batch header).
+        assert_eq!(&read.records[12..16], &5i32.to_be_bytes());
+        p.record_follower_progress(9, 100);
+        assert_eq!(
+            p.high_watermark(),
+            2,
+            "a broker outside the ISR counts for nothing"
+        );
+
+        p.become_follower(6, 2);
+        assert_eq!(p.role(), Role::Follower { leader: 2 });
+        assert_eq!(p.leader_epoch(), 6);
+        assert_eq!(p.high_watermark(), 2);
+        let leader_batch = {
+            let mut b = batch(now);
+            b[..8].copy_from_slice(&2i64.to_be_bytes());
+            b[12..16].copy_from_slice(&6i32.to_be_bytes());
+            b
+        };
+        // The CRC does not cover the base offset or the epoch: still valid.
+        p.append_as_follower(&leader_batch, now).unwrap();
+        assert_eq!(p.log_end_offset(), 3);
+        assert_eq!(p.high_watermark(), 2, "the leader has not said 3 yet");
+        p.set_leader_high_watermark(3);
+        assert_eq!(p.high_watermark(), 3);
+        assert_eq!(p.truncate_to(2).unwrap(), 2);
+        assert_eq!(p.high_watermark(), 2);
     }
 }

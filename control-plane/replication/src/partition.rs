@@ -8,17 +8,19 @@ use strata_log::{
 use tokio::sync::{watch, Notify};
 
 use crate::remote_view::RemoteView;
+use crate::replica_state::{ReplicaState, Role};
 use strata_proto::{TopicId, TopicPartition};
 
-/// One partition this broker leads: its log and the high watermark readers may see.
+/// One partition hosted here: its log, the remote view, and the replica state (role,
+/// leader epoch, in-sync followers) the high watermark follows.
 ///
-/// On a single node every appended offset is committed at once, so the high
-/// watermark equals the log end offset; the type keeps them apart because
-/// replication (a later issue) will not.
+/// A single node leads every partition alone, so its high watermark is the log end;
+/// with followers it is the smallest log end among the ISR.
 pub struct Partition {
     tp: TopicPartition,
     topic_id: TopicId,
-    leader_epoch: i32,
+    /// Role, leader epoch and (as leader) the in-sync followers' progress.
+    replica: RwLock<ReplicaState>,
     log: RwLock<PartitionLog>,
     /// Changes on every append to this partition: what a long-polling fetch of it
     /// waits on (each partition its own, so an append wakes only its readers).
@@ -63,7 +65,7 @@ impl Partition {
         Self {
             tp,
             topic_id,
-            leader_epoch: 0,
+            replica: RwLock::new(ReplicaState::sole_leader()),
             log: RwLock::new(log),
             appended,
             sealed,
@@ -96,26 +98,121 @@ impl Partition {
         self.log.read().dir().to_path_buf()
     }
 
+    /// The leader epoch this node knows for the partition (from the metadata image).
     pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch
+        self.replica.read().leader_epoch
     }
 
-    /// Appends producer batches as leader. On return the batches are in the page cache
-    /// and visible to readers; waiting fetches are woken.
+    /// This node's role for the partition.
+    pub fn role(&self) -> Role {
+        self.replica.read().role
+    }
+
+    /// As leader: the other in-sync replicas.
+    pub fn in_sync_followers(&self) -> Vec<i32> {
+        self.replica.read().followers.keys().copied().collect()
+    }
+
+    /// Whether this node leads the partition (produce and consumer fetches go to it).
+    pub fn is_leader(&self) -> bool {
+        self.role() == Role::Leader
+    }
+
+    /// Makes this node the partition's leader in `epoch`, with `in_sync_followers` (the
+    /// ISR without this node). Followers still in sync keep their reported progress.
+    pub fn become_leader(&self, epoch: i32, in_sync_followers: &[i32]) {
+        let mut r = self.replica.write();
+        let kept: std::collections::BTreeMap<i32, i64> = in_sync_followers
+            .iter()
+            .map(|b| (*b, r.followers.get(b).copied().unwrap_or(0)))
+            .collect();
+        r.role = Role::Leader;
+        r.leader_epoch = epoch;
+        r.followers = kept;
+        drop(r);
+        self.wake();
+    }
+
+    /// Makes this node a follower of `leader` in `epoch`. Its high watermark is what it
+    /// had until the leader says more.
+    pub fn become_follower(&self, epoch: i32, leader: i32) {
+        let hw = self.high_watermark();
+        let mut r = self.replica.write();
+        r.role = Role::Follower { leader };
+        r.leader_epoch = epoch;
+        r.followers.clear();
+        r.leader_high_watermark = hw;
+        drop(r);
+        self.wake();
+    }
+
+    /// As leader: `follower` has replicated up to `log_end_offset`; the high watermark
+    /// may move, waking readers. Ignored for a broker not in the ISR.
+    pub fn record_follower_progress(&self, follower: i32, log_end_offset: i64) {
+        let moved = {
+            let mut r = self.replica.write();
+            let Some(leo) = r.followers.get_mut(&follower) else {
+                return;
+            };
+            let moved = *leo != log_end_offset;
+            *leo = log_end_offset;
+            moved
+        };
+        if moved {
+            self.wake();
+        }
+    }
+
+    /// As follower: the leader's high watermark, from its fetch answer.
+    pub fn set_leader_high_watermark(&self, hw: i64) {
+        self.replica.write().leader_high_watermark = hw;
+        self.wake();
+    }
+
+    fn wake(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Appends producer batches as leader, stamped with the current leader epoch. On
+    /// return the batches are in the page cache; waiting fetches are woken.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch();
         let (info, rolled) = {
             let mut log = self.log.write();
             let active = log.active_base_offset();
-            let info = log.append_as_leader(records, self.leader_epoch, now_ms)?;
+            let info = log.append_as_leader(records, epoch, now_ms)?;
             (info, log.active_base_offset() != active)
         };
         if !info.duplicate {
-            self.appended.send_modify(|n| *n = n.wrapping_add(1));
+            self.wake();
         }
         if rolled {
             self.sealed.notify_one();
         }
         Ok(info)
+    }
+
+    /// Appends batches fetched from the leader at their own offsets (a follower's
+    /// append; see [`PartitionLog::append_as_follower`]).
+    pub fn append_as_follower(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let (info, rolled) = {
+            let mut log = self.log.write();
+            let active = log.active_base_offset();
+            let info = log.append_as_follower(records, now_ms)?;
+            (info, log.active_base_offset() != active)
+        };
+        self.wake();
+        if rolled {
+            self.sealed.notify_one();
+        }
+        Ok(info)
+    }
+
+    /// Cuts the local log back to `offset` (a follower diverging from a new leader).
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let leo = self.log.write().truncate_to(offset)?;
+        self.wake();
+        Ok(leo)
     }
 
     /// Reads whole batches from `offset`, never past the high watermark.
@@ -126,7 +223,7 @@ impl Partition {
         min_one_batch: bool,
     ) -> Result<FetchedData, LogError> {
         let log = self.log.read();
-        let hw = log.log_end_offset();
+        let hw = self.replica.read().high_watermark(log.log_end_offset());
         let start = self.remote.read().log_start_offset(log.log_start_offset());
         if offset < start {
             return Err(LogError::OffsetOutOfRange {
@@ -144,8 +241,10 @@ impl Partition {
         })
     }
 
+    /// The offset below which records are committed and visible to consumers.
     pub fn high_watermark(&self) -> i64 {
-        self.log.read().log_end_offset()
+        let leo = self.log.read().log_end_offset();
+        self.replica.read().high_watermark(leo)
     }
 
     /// The first readable offset, whichever tier holds it (Kafka's log start offset).
@@ -182,7 +281,8 @@ impl Partition {
     /// Sealed segments (for the copier) and the high watermark, read together.
     pub fn sealed_segments(&self) -> (Vec<strata_log::SealedSegment>, i64) {
         let log = self.log.read();
-        (log.sealed_segments(), log.log_end_offset())
+        let hw = self.replica.read().high_watermark(log.log_end_offset());
+        (log.sealed_segments(), hw)
     }
 
     /// Local retention of a tiered partition: only what is remote below `remote_upto`

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use strata_metadata::{MetadataImage, TopicImage};
-use strata_replication::TopicPartition;
+use strata_metadata::{MetadataImage, PartitionImage, TopicImage};
+use strata_replication::{Partition, Role, TopicPartition};
 
 use crate::state::{AdminError, BrokerState};
 
@@ -36,10 +36,12 @@ impl BrokerState {
         let mut keep = Vec::new();
         for topic in image.topics() {
             let cfg = self.log_config_for(topic);
-            for p in topic.partitions.keys() {
+            for (p, img) in &topic.partitions {
                 let tp = TopicPartition::new(topic.name.clone(), *p);
-                self.replicas
+                let part = self
+                    .replicas
                     .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
+                self.apply_role(&part, img);
                 keep.push(tp);
             }
         }
@@ -56,12 +58,19 @@ impl BrokerState {
         for topic in next.topics() {
             let cfg = self.log_config_for(topic);
             let before = prev.topic_by_id(&topic.id);
-            for p in topic.partitions.keys() {
+            for (p, img) in &topic.partitions {
                 let existed = before.is_some_and(|b| b.partitions.contains_key(p));
-                if !existed {
+                let part = if existed {
+                    self.partition(&topic.name, *p)
+                } else {
                     let tp = TopicPartition::new(topic.name.clone(), *p);
-                    self.replicas
-                        .ensure_partition(&tp, topic.id, cfg.clone(), now)?;
+                    Some(
+                        self.replicas
+                            .ensure_partition(&tp, topic.id, cfg.clone(), now)?,
+                    )
+                };
+                if let Some(part) = part {
+                    self.apply_role(&part, img);
                 }
             }
             if before.is_some_and(|b| b.configs != topic.configs) {
@@ -73,6 +82,28 @@ impl BrokerState {
             }
         }
         Ok(())
+    }
+
+    /// The partition's role, leader epoch and ISR as the image has them: leader when
+    /// the image names this node, else follower of the named leader. Unchanged state
+    /// is left alone (no wake-up).
+    fn apply_role(&self, part: &Partition, img: &PartitionImage) {
+        let node = self.node_id;
+        if img.leader == node {
+            let followers: Vec<i32> = img.isr.iter().copied().filter(|b| *b != node).collect();
+            let same = part.role() == Role::Leader
+                && part.leader_epoch() == img.leader_epoch
+                && part.in_sync_followers() == followers;
+            if !same {
+                part.become_leader(img.leader_epoch, &followers);
+            }
+        } else {
+            let same = part.role() == (Role::Follower { leader: img.leader })
+                && part.leader_epoch() == img.leader_epoch;
+            if !same {
+                part.become_follower(img.leader_epoch, img.leader);
+            }
+        }
     }
 
     /// A deleted topic: its logs go, and a tiered one's remote data is purged (the

@@ -65,6 +65,10 @@ pub async fn handle(
                 partitions.push(fail(code, None));
                 continue;
             };
+            if !partition.is_leader() {
+                partitions.push(fail(ResponseError::NotLeaderOrFollower.code(), None));
+                continue;
+            }
             let records = pd.records.unwrap_or_default();
             if records.is_empty() {
                 partitions.push(fail(
