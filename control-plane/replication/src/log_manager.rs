@@ -415,4 +415,43 @@ mod tests {
         assert_eq!(p.truncate_to(2).unwrap(), 2);
         assert_eq!(p.high_watermark(), 2);
     }
+
+    /// The acks=all purgatory of one partition: a producer's wait ends when the
+    /// in-sync follower catches up, or times out.
+    #[tokio::test]
+    async fn acks_all_waits_for_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LogManager::new(dir.path()).unwrap();
+        let now = 1_700_000_000_000;
+        let p = m
+            .ensure_partition(
+                &TopicPartition::new("t", 0),
+                TopicId::random(),
+                LogConfig::default(),
+                now,
+            )
+            .unwrap();
+        let short = std::time::Duration::from_millis(20);
+        p.append(&batch(now), now).unwrap();
+        assert!(
+            p.wait_for_high_watermark(1, short).await,
+            "alone: committed at once"
+        );
+        p.become_leader(1, &[2]);
+        p.append(&batch(now), now).unwrap();
+        assert!(
+            !p.wait_for_high_watermark(2, short).await,
+            "follower 2 has not caught up"
+        );
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                p.wait_for_high_watermark(2, std::time::Duration::from_secs(60))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        p.record_follower_progress(2, 2);
+        assert!(waiter.await.unwrap());
+    }
 }

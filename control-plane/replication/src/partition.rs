@@ -121,6 +121,7 @@ impl Partition {
     /// Makes this node the partition's leader in `epoch`, with `in_sync_followers` (the
     /// ISR without this node). Followers still in sync keep their reported progress.
     pub fn become_leader(&self, epoch: i32, in_sync_followers: &[i32]) {
+        let hw = self.high_watermark();
         let mut r = self.replica.write();
         let kept: std::collections::BTreeMap<i32, i64> = in_sync_followers
             .iter()
@@ -129,6 +130,7 @@ impl Partition {
         r.role = Role::Leader;
         r.leader_epoch = epoch;
         r.followers = kept;
+        r.leader_high_watermark = hw;
         drop(r);
         self.wake();
     }
@@ -149,6 +151,7 @@ impl Partition {
     /// As leader: `follower` has replicated up to `log_end_offset`; the high watermark
     /// may move, waking readers. Ignored for a broker not in the ISR.
     pub fn record_follower_progress(&self, follower: i32, log_end_offset: i64) {
+        let local_leo = self.log.read().log_end_offset();
         let moved = {
             let mut r = self.replica.write();
             let Some(leo) = r.followers.get_mut(&follower) else {
@@ -156,6 +159,7 @@ impl Partition {
             };
             let moved = *leo != log_end_offset;
             *leo = log_end_offset;
+            r.leader_high_watermark = r.high_watermark(local_leo);
             moved
         };
         if moved {
@@ -167,6 +171,26 @@ impl Partition {
     pub fn set_leader_high_watermark(&self, hw: i64) {
         self.replica.write().leader_high_watermark = hw;
         self.wake();
+    }
+
+    /// Waits until the high watermark reaches `offset` (the partition's own purgatory
+    /// for acks=all: woken by what moves its HW, not by every append on the node).
+    /// False if `timeout` passed first.
+    pub async fn wait_for_high_watermark(&self, offset: i64, timeout: std::time::Duration) -> bool {
+        let mut moved = self.appended.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            moved.borrow_and_update();
+            if self.high_watermark() >= offset {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, moved.changed())
+                .await
+                .is_err()
+            {
+                return self.high_watermark() >= offset;
+            }
+        }
     }
 
     fn wake(&self) {

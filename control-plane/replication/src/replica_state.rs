@@ -22,7 +22,9 @@ pub(crate) struct ReplicaState {
     /// As leader: the other in-sync replicas and the log end each last reported
     /// (none reported yet: 0). This node is always in its own ISR.
     pub(crate) followers: BTreeMap<i32, i64>,
-    /// As follower: the high watermark the leader last sent.
+    /// As follower: the high watermark the leader last sent. As leader: the high
+    /// watermark already reached, below which it never falls (a new leader starts
+    /// from the one it had, whatever its followers have reported so far).
     pub(crate) leader_high_watermark: i64,
 }
 
@@ -46,7 +48,8 @@ impl ReplicaState {
             Role::Leader => self
                 .followers
                 .values()
-                .fold(local_leo, |hw, &leo| hw.min(leo)),
+                .fold(local_leo, |hw, &leo| hw.min(leo))
+                .max(self.leader_high_watermark.min(local_leo)),
             Role::Follower { .. } => self.leader_high_watermark.min(local_leo),
         }
     }
@@ -62,6 +65,9 @@ mod tests {
         assert_eq!(s.high_watermark(10), 10, "alone, the HW is the log end");
         s.followers = BTreeMap::from([(2, 7), (3, 9)]);
         assert_eq!(s.high_watermark(10), 7);
+        s.leader_high_watermark = 8;
+        assert_eq!(s.high_watermark(10), 8, "a leader's HW never falls back");
+        s.leader_high_watermark = 0;
         s.followers.insert(2, 12);
         assert_eq!(s.high_watermark(10), 9);
         s.role = Role::Follower { leader: 2 };

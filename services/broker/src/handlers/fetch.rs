@@ -162,6 +162,15 @@ async fn read_all(
             out.push((base.with_error_code(code), None));
             continue;
         };
+        // Consumers read from the leader (follower fetching, KIP-392, is not offered).
+        if !partition.is_leader() {
+            answer_now = true;
+            out.push((
+                base.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                None,
+            ));
+            continue;
+        }
         let budget = w
             .max_bytes
             .min(max_total.saturating_sub(total + remote_budget));

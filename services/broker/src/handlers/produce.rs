@@ -19,6 +19,8 @@ pub async fn handle(
     let transactional = req.transactional_id.is_some();
     let now = state.clock.now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    // acks=all successes: (topic index, partition index, partition, offset to commit).
+    let mut committed = Vec::new();
     for topic in req.topic_data {
         // v13+ names topics by id.
         let name = if ctx.api_version >= 13 {
@@ -85,6 +87,14 @@ pub async fn handle(
                     if v >= 5 {
                         ok = ok.with_log_start_offset(info.log_start_offset);
                     }
+                    if req.acks == -1 {
+                        committed.push((
+                            responses.len(),
+                            partitions.len(),
+                            partition.clone(),
+                            info.last_offset + 1,
+                        ));
+                    }
                     partitions.push(ok)
                 }
                 Err(e) => {
@@ -104,6 +114,19 @@ pub async fn handle(
                 .with_topic_id(topic.topic_id)
                 .with_partition_responses(partitions),
         );
+    }
+    // acks=all: each partition answers once its high watermark covers the batch (on
+    // one node at once), or REQUEST_TIMED_OUT after the request's timeout.
+    let timeout = std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
+    for (t, p, partition, end) in committed {
+        if !partition.wait_for_high_watermark(end, timeout).await {
+            if let Some(r) = responses
+                .get_mut(t)
+                .and_then(|t| t.partition_responses.get_mut(p))
+            {
+                r.error_code = ResponseError::RequestTimedOut.code();
+            }
+        }
     }
     ProduceResponse::default().with_responses(responses)
 }
