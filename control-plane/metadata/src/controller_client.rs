@@ -128,11 +128,6 @@ impl LocalController {
         }
     }
 
-    /// The cluster id the metadata log was formatted with.
-    pub fn cluster_id(&self) -> String {
-        self.store.lock().cluster_id().to_string()
-    }
-
     fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
         let mut ids = image.broker_ids();
         if ids.is_empty() {

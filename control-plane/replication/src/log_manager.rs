@@ -293,6 +293,22 @@ mod tests {
     use super::*;
     use crate::Role;
 
+    const NOW: i64 = 1_700_000_000_000;
+
+    /// A log manager over `dir` hosting `t-0`.
+    fn one_partition(dir: &Path) -> (LogManager, Arc<Partition>) {
+        let m = LogManager::new(dir).unwrap();
+        let p = m
+            .ensure_partition(
+                &TopicPartition::new("t", 0),
+                TopicId::random(),
+                LogConfig::default(),
+                NOW,
+            )
+            .unwrap();
+        (m, p)
+    }
+
     fn batch(ts: i64) -> Vec<u8> {
         batch_builder::one_record_batch(ts)
     }
@@ -362,16 +378,8 @@ mod tests {
     #[test]
     fn partition_roles_drive_epochs_and_the_high_watermark() {
         let dir = tempfile::tempdir().unwrap();
-        let m = LogManager::new(dir.path()).unwrap();
-        let now = 1_700_000_000_000;
-        let p = m
-            .ensure_partition(
-                &TopicPartition::new("t", 0),
-                TopicId::random(),
-                LogConfig::default(),
-                now,
-            )
-            .unwrap();
+        let (_m, p) = one_partition(dir.path());
+        let now = NOW;
         assert!(p.is_leader());
         p.become_leader(5, &[2]);
         p.append(&batch(now), now).unwrap();
@@ -421,16 +429,8 @@ mod tests {
     #[tokio::test]
     async fn acks_all_waits_for_the_high_watermark() {
         let dir = tempfile::tempdir().unwrap();
-        let m = LogManager::new(dir.path()).unwrap();
-        let now = 1_700_000_000_000;
-        let p = m
-            .ensure_partition(
-                &TopicPartition::new("t", 0),
-                TopicId::random(),
-                LogConfig::default(),
-                now,
-            )
-            .unwrap();
+        let (_m, p) = one_partition(dir.path());
+        let now = NOW;
         let short = std::time::Duration::from_millis(20);
         p.append(&batch(now), now).unwrap();
         assert!(

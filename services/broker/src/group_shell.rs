@@ -163,8 +163,7 @@ struct OffsetsWriter {
 
 impl PartitionWriter<GroupRecord> for OffsetsWriter {
     fn append(&self, records: &[GroupRecord], now: i64) -> Result<(), WriteError> {
-        let refs: Vec<&GroupRecord> = records.iter().collect();
-        let batch = encode_batch(&refs, now).map_err(WriteError)?;
+        let batch = encode_batch(records, now).map_err(WriteError)?;
         self.partition
             .append(&batch, now)
             .map(|_| ())
@@ -176,7 +175,7 @@ impl PartitionWriter<GroupRecord> for OffsetsWriter {
     }
 }
 
-fn encode_batch(records: &[&GroupRecord], now: i64) -> Result<Bytes, String> {
+fn encode_batch(records: &[GroupRecord], now: i64) -> Result<Bytes, String> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()

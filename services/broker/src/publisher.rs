@@ -56,8 +56,12 @@ impl BrokerState {
         }
         let now = self.clock.now_ms();
         for topic in next.topics() {
-            let cfg = self.log_config_for(topic);
             let before = prev.topic_by_id(&topic.id);
+            if before == Some(topic) {
+                // Nothing of this topic changed: no config parsing, no lookups.
+                continue;
+            }
+            let cfg = self.log_config_for(topic);
             for (p, img) in &topic.partitions {
                 let existed = before.is_some_and(|b| b.partitions.contains_key(p));
                 let part = if existed {

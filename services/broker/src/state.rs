@@ -263,19 +263,17 @@ impl BrokerState {
         recovered: Option<(TopicId, &[RecoveredPartition])>,
     ) -> Result<CreatedTopic, AdminError> {
         let id = recovered.map(|(id, _)| id);
-        let checked = self.controller.create_topic(&spec, id, true)?.value;
-        let created = CreatedTopic {
-            id: checked.id,
-            num_partitions: checked.num_partitions,
-            replication_factor: checked.replication_factor,
+        let created = |t: strata_metadata::CreatedTopic| CreatedTopic {
+            id: t.id,
+            num_partitions: t.num_partitions,
+            replication_factor: t.replication_factor,
             overrides: spec.configs.clone(),
         };
-        if validate_only {
-            return Ok(created);
-        }
-        if let Some((id, parts)) = recovered {
+        if let Some((id, parts)) = recovered.filter(|_| !validate_only) {
+            // The logs are seeded before the commit, so the topic is checked first.
+            let shape = self.controller.create_topic(&spec, Some(id), true)?.value;
             for p in parts {
-                if p.partition < created.num_partitions {
+                if p.partition < shape.num_partitions {
                     self.replicas.seed_partition(
                         &TopicPartition::new(spec.name.clone(), p.partition),
                         id,
@@ -284,12 +282,14 @@ impl BrokerState {
                 }
             }
         }
-        let made = self.controller.create_topic(&spec, id, false)?.value;
-        self.publish()?;
-        Ok(CreatedTopic {
-            id: made.id,
-            ..created
-        })
+        let made = self
+            .controller
+            .create_topic(&spec, id, validate_only)?
+            .value;
+        if !validate_only {
+            self.publish()?;
+        }
+        Ok(created(made))
     }
 
     /// Deletes a topic and its logs. Durable on return.

@@ -26,7 +26,11 @@ fn compact_config() -> LogConfig {
 }
 
 /// One batch of (key, value) records with timestamp `ts`.
-fn kv_batch(items: &[(Option<&str>, Option<&str>)], ts: i64, compression: Compression) -> Vec<u8> {
+pub(crate) fn kv_batch(
+    items: &[(Option<&str>, Option<&str>)],
+    ts: i64,
+    compression: Compression,
+) -> Vec<u8> {
     let records: Vec<Record> = items
         .iter()
         .enumerate()

@@ -153,42 +153,14 @@ impl Read for XerialSnappy<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::Compression;
 
-    fn batch(keys: &[Option<&'static [u8]>], value: usize, compression: Compression) -> Vec<u8> {
-        let records: Vec<Record> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: 1_700_000_000_000,
-                key: k.map(Bytes::from_static),
-                value: Some(Bytes::from(vec![0u8; value])),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
+    /// One batch whose records have `keys` and values of `value` bytes.
+    fn batch(keys: &[Option<&str>], value: usize, compression: Compression) -> Vec<u8> {
+        let v = "x".repeat(value);
+        let items: Vec<(Option<&str>, Option<&str>)> =
+            keys.iter().map(|k| (*k, Some(v.as_str()))).collect();
+        crate::cleaner_tests::kv_batch(&items, 1_700_000_000_000, compression)
     }
 
     /// The check over every batch of `buf` (the encoder may split records into
@@ -211,9 +183,9 @@ mod tests {
     #[test]
     fn keyed_batches_pass_and_a_keyless_record_is_refused_in_every_codec() {
         for c in CODECS {
-            let ok = batch(&[Some(b"a"), Some(b""), Some(b"ccc")], 300, c);
+            let ok = batch(&[Some("a"), Some(""), Some("ccc")], 300, c);
             check_all(&ok).unwrap_or_else(|e| panic!("{c:?}: {e}"));
-            let bad = batch(&[Some(b"a"), None, Some(b"c")], 300, c);
+            let bad = batch(&[Some("a"), None, Some("c")], 300, c);
             assert!(
                 matches!(check_all(&bad), Err(LogError::InvalidRecord(_))),
                 "{c:?}"
@@ -228,7 +200,7 @@ mod tests {
     /// are a record header and a copy buffer).
     #[test]
     fn a_highly_compressed_batch_is_walked_not_materialized() {
-        let keys: Vec<Option<&'static [u8]>> = vec![Some(b"k"); 64];
+        let keys = vec![Some("k"); 64];
         let big = batch(&keys, 1 << 20, Compression::Zstd);
         assert!(big.len() < 1 << 20, "{} bytes", big.len());
         let h = RecordBatchHeader::parse(&big).unwrap();
@@ -237,7 +209,7 @@ mod tests {
 
     #[test]
     fn truncated_or_garbled_records_are_corrupt_not_a_panic() {
-        let ok = batch(&[Some(b"a"), Some(b"b")], 10, Compression::None);
+        let ok = batch(&[Some("a"), Some("b")], 10, Compression::None);
         let body = &ok[BATCH_HEADER_LEN..];
         for cut in 0..body.len() {
             let _ = walk(&body[..cut], 2);
