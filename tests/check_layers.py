@@ -3,7 +3,7 @@
 Layers, lowest first, by the folder a crate lives in:
 
     proto/            0  the shared vocabulary: names, records, clock
-    storage-tiers/    1  logs, the remote tier, the chunk cache
+    storage-tiers/    1  logs, the remote tier, the chunk cache, the tiered log
     control-plane/    2  metadata, replication, coordinators
     services/         3  the Kafka listener and the binary
 

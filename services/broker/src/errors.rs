@@ -4,6 +4,7 @@ use kafka_protocol::ResponseError;
 use strata_groups::GroupError;
 use strata_log::LogError;
 use strata_metadata::ControllerError;
+use strata_tiered::TieredError;
 
 use crate::state::AdminError;
 
@@ -28,16 +29,21 @@ pub fn log_error(e: &LogError) -> (i16, String) {
     (err.code(), e.to_string())
 }
 
-/// Kafka error code and message for a failed read of the remote tier. Object-store
-/// trouble is KAFKA_STORAGE_ERROR (clients retry it); an offset that expired between
-/// lookup and read is OFFSET_OUT_OF_RANGE.
-pub fn tiering_error(e: &strata_replication::TieringError) -> (i16, String) {
-    use strata_replication::TieringError;
+/// Kafka error code and message for a failure of a partition's log in either tier.
+/// Object-store and directory trouble is KAFKA_STORAGE_ERROR (clients retry it); an
+/// offset that expired between lookup and read is OFFSET_OUT_OF_RANGE.
+pub fn tiered_error(e: &TieredError) -> (i16, String) {
     let err = match e {
-        TieringError::NotRemote(_) => ResponseError::OffsetOutOfRange,
-        TieringError::Log(l) => return log_error(l),
-        TieringError::Remote(_) | TieringError::Read(_) => ResponseError::KafkaStorageError,
+        TieredError::NotRemote(_) => ResponseError::OffsetOutOfRange,
+        TieredError::Log(l) => return log_error(l),
+        TieredError::Remote(_)
+        | TieredError::Read(_)
+        | TieredError::ReadTask(_)
+        | TieredError::Dir { .. } => ResponseError::KafkaStorageError,
     };
+    if matches!(err, ResponseError::KafkaStorageError) {
+        tracing::warn!(error = %e, "storage error");
+    }
     (err.code(), e.to_string())
 }
 
@@ -48,7 +54,7 @@ pub fn tiering_error(e: &strata_replication::TieringError) -> (i16, String) {
 pub fn admin_error(e: &AdminError) -> (i16, String) {
     let err = match e {
         AdminError::Controller(c) => return controller_error(c),
-        AdminError::Metadata(_) | AdminError::Replication(_) | AdminError::RecordDeletions(_) => {
+        AdminError::Metadata(_) | AdminError::Log(_) | AdminError::RecordDeletions(_) => {
             ResponseError::KafkaStorageError
         }
         AdminError::GroupLoad(_) => ResponseError::CoordinatorNotAvailable,

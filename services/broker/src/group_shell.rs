@@ -240,21 +240,21 @@ fn read_all(p: &Partition) -> Result<Vec<GroupRecord>, LoadError> {
     let mut offset = p.log_start_offset();
     let hw = p.high_watermark();
     while offset < hw {
-        let data = p
-            .read(offset, 4 * 1024 * 1024, true)
+        let records = p
+            .read_local(offset, 4 * 1024 * 1024, true)
             .map_err(|e| LoadError::Read {
                 tp: tp(),
                 offset,
                 reason: e.to_string(),
             })?;
-        if data.records.is_empty() {
+        if records.is_empty() {
             return Err(LoadError::Stuck {
                 tp: tp(),
                 offset,
                 hw,
             });
         }
-        let mut buf = data.records.clone();
+        let mut buf = records;
         let mut progressed = false;
         while !buf.is_empty() {
             let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| LoadError::Corrupt {

@@ -1,15 +1,16 @@
 //! Assembling a node: the parts that need each other are built in dependency order
 //! and handed over whole, instead of being installed into shared state afterwards.
 //!
-//! The remote tier needs the partition registry (it tiers its logs) and the runtime
-//! (its reader starts a cache and a thread); the broker state needs the remote tier
-//! (reads and deletions consult it); the group coordinator's shards need the state's
+//! The logs need the remote tier (tiered reads go through it) and the remote tier
+//! needs the runtime (its reader starts a cache and a thread); the remote log manager
+//! needs the logs (it tiers them); the broker state needs both (leadership changes
+//! and deletions reach the remote log manager); the group coordinator's shards need the state's
 //! partitions of `__consumer_offsets`.
 
 use std::sync::Arc;
 
 use strata_proto::{SharedClock, SystemClock};
-use strata_replication::LogManager;
+use strata_tiered::LogManager;
 
 use crate::config::BrokerConfig;
 use crate::server::BrokerError;
@@ -32,8 +33,8 @@ impl NodeBuilder {
         }
     }
 
-    /// The registry of partition logs, then the remote tier over it (when
-    /// `remote.log.storage.system.enable`), then the state (recovery of every log, on
+    /// The remote tier (when `remote.log.storage.system.enable`), then the logs that
+    /// read it and the remote log manager over them, then the state (recovery of every log, on
     /// a blocking thread), then the group coordinator's shards loaded from its topic.
     pub async fn build(self) -> Result<BrokerState, BrokerError> {
         let Self {
@@ -41,21 +42,25 @@ impl NodeBuilder {
             advertised,
             clock,
         } = self;
-        let replicas = Arc::new(
-            LogManager::new(&config.log_dirs)
-                .map_err(|e| BrokerError::Open(crate::state::AdminError::Replication(e)))?,
-        );
-        let tier = if config.remote_log_storage_system_enable {
-            let tier = crate::tiering::build(&config, replicas.clone(), clock.clone())
-                .await
-                .map_err(BrokerError::Remote)?;
-            tracing::info!(url = tier.url(), "remote tier ready");
-            Some(tier)
+        let remote = if config.remote_log_storage_system_enable {
+            Some(
+                crate::tiering::build(&config, clock.clone())
+                    .await
+                    .map_err(BrokerError::Remote)?,
+            )
         } else {
             None
         };
+        let logs = Arc::new(
+            LogManager::new(&config.log_dirs, remote.as_ref().map(|r| r.tier.clone()))
+                .map_err(|e| BrokerError::Open(crate::state::AdminError::Log(e)))?,
+        );
+        let tier = remote.map(|r| r.into_manager(logs.clone()));
+        if let Some(tier) = &tier {
+            tracing::info!(url = tier.url(), "remote tier ready");
+        }
         tokio::task::spawn_blocking(move || {
-            BrokerState::assemble(config, advertised, replicas, tier, clock)
+            BrokerState::assemble(config, advertised, logs, tier, clock)
         })
         .await
         .map_err(|e| BrokerError::Listener(format!("start-up task failed: {e}")))?

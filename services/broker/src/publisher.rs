@@ -45,7 +45,7 @@ impl BrokerState {
                 keep.push(tp);
             }
         }
-        self.replicas.remove_strays(&keep)?;
+        self.replicas.logs().remove_strays(&keep)?;
         *self.image.write() = image;
         Ok(())
     }
@@ -80,7 +80,7 @@ impl BrokerState {
             if before.is_some_and(|b| b.configs != topic.configs) {
                 for p in topic.partitions.keys() {
                     if let Some(part) = self.partition(&topic.name, *p) {
-                        part.set_config(cfg.clone());
+                        part.log().set_config(cfg.clone());
                     }
                 }
             }
@@ -90,7 +90,8 @@ impl BrokerState {
 
     /// The partition's role, leader epoch and ISR as the image has them: leader when
     /// the image names this node, else follower of the named leader. Unchanged state
-    /// is left alone (no wake-up).
+    /// is left alone (no wake-up). The remote log manager tiers only what this node
+    /// leads, fenced by the leader epoch.
     fn apply_role(&self, part: &Partition, img: &PartitionImage) {
         let node = self.node_id;
         if img.leader == node {
@@ -101,11 +102,17 @@ impl BrokerState {
             if !same {
                 part.become_leader(img.leader_epoch, &followers);
             }
+            if let Some(tier) = self.tier() {
+                tier.on_leader(part.log(), img.leader_epoch);
+            }
         } else {
             let same = part.role() == (Role::Follower { leader: img.leader })
                 && part.leader_epoch() == img.leader_epoch;
             if !same {
                 part.become_follower(img.leader_epoch, img.leader);
+            }
+            if let Some(tier) = self.tier() {
+                tier.on_not_leader(part.topic_partition());
             }
         }
     }
@@ -184,14 +191,17 @@ mod tests {
         s.alter_topic_configs("t", set, vec![], false, false)
             .unwrap();
         let part = s.partition("t", 3).unwrap();
-        assert_eq!(part.config().retention_ms, 1234);
+        assert_eq!(part.log().config().retention_ms, 1234);
         assert!(Arc::ptr_eq(&s.image(), &s.controller_image()));
         drop(part);
         drop(s);
 
         let s = open(dir.path());
         assert_eq!(hosted(&s, "t"), vec![0, 1, 2, 3]);
-        assert_eq!(s.partition("t", 0).unwrap().config().retention_ms, 1234);
+        assert_eq!(
+            s.partition("t", 0).unwrap().log().config().retention_ms,
+            1234
+        );
         s.delete_topic("t").unwrap();
         assert!(hosted(&s, "t").is_empty());
         assert!(!dir.path().join("t-0").exists());

@@ -174,20 +174,21 @@ async fn housekeeping(state: Arc<BrokerState>, shutdown: CancellationToken) {
         let s = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
             // segment.ms rolls run every tick: an idle segment is sealed on time.
-            s.replicas.roll_due(s.clock.now_ms());
+            s.replicas.logs().roll_due(s.clock.now_ms());
             if do_retention {
-                s.replicas.enforce_retention(s.clock.now_ms());
+                s.replicas.logs().enforce_retention(s.clock.now_ms());
             }
             if do_expiry {
                 let n = s
                     .replicas
+                    .logs()
                     .remove_expired_producers(s.clock.now_ms(), producer_idle_ms);
                 if n > 0 {
                     tracing::info!(producers = n, "expired idle producer state");
                 }
             }
             if do_flush {
-                s.replicas.flush_all();
+                s.replicas.logs().flush_all();
             }
         })
         .await;
@@ -223,7 +224,9 @@ async fn cleaner(state: Arc<BrokerState>, shutdown: CancellationToken) {
         let _ = tokio::task::spawn_blocking(move || {
             let mut throttle =
                 strata_log::Throttle::new(s.config.log_cleaner_io_max_bytes_per_second);
-            s.replicas.run_cleaner(s.clock.now_ms(), &o, &mut throttle);
+            s.replicas
+                .logs()
+                .run_cleaner(s.clock.now_ms(), &o, &mut throttle);
         })
         .await;
     }

@@ -11,9 +11,8 @@ use strata_metadata::{
     LocalController, MetadataError, MetadataImage, MetadataStore, PartitionLimits, TopicImage,
 };
 use strata_proto::{SharedClock, TopicId};
-use strata_replication::{
-    LogManager, Partition, RecoveredPartition, RemoteLogManager, ReplicationError, TopicPartition,
-};
+use strata_replication::{Partition, ReplicaManager, TopicPartition};
+use strata_tiered::{LogManager, RecoveredPartition, RemoteLogManager, TieredError};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
@@ -32,7 +31,7 @@ pub enum AdminError {
     #[error("metadata log: {0}")]
     Metadata(#[from] MetadataError),
     #[error("partition log: {0}")]
-    Replication(#[from] ReplicationError),
+    Log(#[from] TieredError),
     /// The durable list of remote deletions could not be written (so the topic is not
     /// deleted: its remote data would never be purged after a crash).
     #[error("recording the remote deletion: {0}")]
@@ -66,7 +65,8 @@ pub struct BrokerState {
     pub(crate) image: RwLock<Arc<MetadataImage>>,
     /// Serializes publishing, so images reach the logs in commit order.
     pub(crate) publishing: Mutex<()>,
-    pub replicas: Arc<LogManager>,
+    /// The partitions hosted here, and through it the node's logs.
+    pub replicas: ReplicaManager,
     /// The remote log manager, unless `remote.log.storage.system.enable` is false.
     tier: Option<Arc<RemoteLogManager>>,
     producer_ids: Mutex<std::ops::Range<i64>>,
@@ -93,7 +93,7 @@ impl BrokerState {
         config: BrokerConfig,
         advertised: (String, i32),
     ) -> Result<Self, AdminError> {
-        let replicas = Arc::new(LogManager::new(&config.log_dirs)?);
+        let replicas = Arc::new(LogManager::new(&config.log_dirs, None)?);
         Self::assemble(
             config,
             advertised,
@@ -103,12 +103,12 @@ impl BrokerState {
         )
     }
 
-    /// Builds the state over `replicas` (and the remote tier, if any), then opens the
+    /// Builds the state over `logs` (and the remote tier, if any), then opens the
     /// metadata log and every partition log it names and loads the group coordinator.
     pub(crate) fn assemble(
         config: BrokerConfig,
         advertised: (String, i32),
-        replicas: Arc<LogManager>,
+        logs: Arc<LogManager>,
         tier: Option<Arc<RemoteLogManager>>,
         clock: SharedClock,
     ) -> Result<Self, AdminError> {
@@ -156,7 +156,7 @@ impl BrokerState {
             controller,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             publishing: Mutex::new(()),
-            replicas,
+            replicas: ReplicaManager::new(logs),
             tier,
             producer_ids: Mutex::new(0..0),
             groups,
@@ -274,7 +274,7 @@ impl BrokerState {
             let shape = self.controller.create_topic(&spec, Some(id), true)?.value;
             for p in parts {
                 if p.partition < shape.num_partitions {
-                    self.replicas.seed_partition(
+                    self.replicas.logs().seed_partition(
                         &TopicPartition::new(spec.name.clone(), p.partition),
                         id,
                         p.next_offset,

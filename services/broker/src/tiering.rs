@@ -9,7 +9,7 @@ use strata_cache::{CacheOptions, RemoteReader};
 use strata_remote::{
     CountingStore, FlakyStore, ObjectStoreRsm, RemoteLogMetadataStore, RetryPolicy,
 };
-use strata_replication::{LogManager, RemoteLogManager, TieringConfig};
+use strata_tiered::{LogManager, RemoteLogManager, RemoteTier, TieringConfig};
 
 use crate::config::BrokerConfig;
 
@@ -23,13 +23,29 @@ pub const STATS_FILE: &str = "remote-tier-stats.json";
 /// Name of the list of partitions whose remote data is still to be deleted.
 pub const DELETIONS_FILE: &str = "remote-deletions.json";
 
+/// The remote tier, built before the logs that read it; the remote log manager over
+/// those logs comes from [`RemoteParts::into_manager`].
+pub struct RemoteParts {
+    /// What every tiered log reads through.
+    pub tier: Arc<RemoteTier>,
+    rsm: Arc<ObjectStoreRsm>,
+    counting: Arc<CountingStore>,
+    cfg: TieringConfig,
+}
+
+impl RemoteParts {
+    /// The remote log manager of `logs` (built over [`Self::tier`]).
+    pub fn into_manager(self, logs: Arc<LogManager>) -> Arc<RemoteLogManager> {
+        Arc::new(
+            RemoteLogManager::new(logs, self.tier, self.rsm, self.cfg)
+                .with_request_counts(self.counting),
+        )
+    }
+}
+
 /// The object store at `remote.log.storage.url`, the RemoteStorageManager and segment
-/// metadata over it, the chunk cache, and the remote log manager over `replicas`.
-pub async fn build(
-    config: &BrokerConfig,
-    replicas: Arc<LogManager>,
-    clock: SharedClock,
-) -> Result<Arc<RemoteLogManager>, String> {
+/// metadata over it, and the chunk cache.
+pub async fn build(config: &BrokerConfig, clock: SharedClock) -> Result<RemoteParts, String> {
     let url = config.remote_storage_url();
     if let Some(every) = fault_every() {
         tracing::warn!(
@@ -71,9 +87,13 @@ pub async fn build(
         url,
         clock,
     };
-    Ok(Arc::new(
-        RemoteLogManager::new(replicas, rsm, meta, reader, cfg).with_request_counts(counting),
-    ))
+    let wait = Duration::from_millis(config.remote_fetch_max_wait_ms.max(1) as u64);
+    Ok(RemoteParts {
+        tier: Arc::new(RemoteTier::new(meta, reader, wait)),
+        rsm,
+        counting,
+        cfg,
+    })
 }
 
 /// A store over `url` (a client and connection pool of its own), failing requests as

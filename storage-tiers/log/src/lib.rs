@@ -28,6 +28,8 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 mod tiered;
 mod timestamp_lookup;
 

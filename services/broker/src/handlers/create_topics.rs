@@ -178,7 +178,7 @@ async fn find_recoverable(
 ) -> Result<
     (
         strata_proto::TopicId,
-        Vec<strata_replication::RecoveredPartition>,
+        Vec<strata_tiered::RecoveredPartition>,
     ),
     String,
 > {

@@ -42,16 +42,16 @@ pub async fn handle(
         local.entry(tp.topic.clone()).or_default().push(
             DescribeLogDirsPartition::default()
                 .with_partition_index(tp.partition)
-                .with_partition_size(p.local_size_bytes() as i64),
+                .with_partition_size(p.log().local_size_bytes() as i64),
         );
-        if let Some(tier) = state.tier().filter(|_| p.config().remote_storage_enable()) {
-            if let Err(e) = tier.load_view(&p).await {
+        if p.log().is_tiered() {
+            if let Err(e) = p.log().load_remote_view().await {
                 tracing::debug!(%tp, error = %e, "remote view not loaded for DescribeLogDirs");
             }
             remote.entry(tp.topic.clone()).or_default().push(
                 DescribeLogDirsPartition::default()
                     .with_partition_index(tp.partition)
-                    .with_partition_size(p.remote().read().remote_bytes() as i64),
+                    .with_partition_size(p.log().remote_size_bytes() as i64),
             );
         }
     }

@@ -1,7 +1,6 @@
 //! Fetch: whole batches from the local log or the remote tier, long-polling on
 //! max_wait_ms/min_bytes.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,7 +9,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use strata_replication::OffsetTier;
+use strata_tiered::TieredRead;
 
 use crate::dispatch::RequestContext;
 use crate::errors;
@@ -135,7 +134,7 @@ async fn read_all(
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut answer_now = false;
-    // (index in `out`, partition, budget) of reads for the remote tier.
+    // (index in `out`, partition, read) of reads for the remote tier.
     let mut remote = Vec::new();
     let mut remote_budget = 0usize;
     for w in wanted {
@@ -174,49 +173,31 @@ async fn read_all(
         let budget = w
             .max_bytes
             .min(max_total.saturating_sub(total + remote_budget));
-        // Until a tiered partition's remote view is loaded its log start looks like the
-        // local one; load it first so no offset in the remote tier is called out of range.
-        if let Some(tier) = state.tier() {
-            if !partition.remote().read().loaded && partition.config().remote_storage_enable() {
-                if let Err(e) = tier.load_view(&partition).await {
-                    answer_now = true;
-                    out.push((base.with_error_code(errors::tiering_error(&e).0), None));
-                    continue;
-                }
-            }
-        }
-        if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
-            remote_budget += budget;
-            remote.push((out.len(), partition, w.offset, budget));
-            out.push((base, None));
-            continue;
-        }
         // KIP-74: the first batch of the first partition with data is returned even if
         // it exceeds the limits, so a consumer can always make progress.
         let min_one = total == 0 && remote.is_empty();
-        match partition.read(w.offset, budget, min_one) {
-            Ok(data) => {
-                total += data.records.len();
-                out.push((
-                    base.with_high_watermark(data.high_watermark)
-                        .with_last_stable_offset(data.high_watermark)
-                        .with_log_start_offset(lso(data.log_start_offset))
-                        .with_records(Some(data.records)),
-                    None,
-                ));
+        match partition.read(w.offset, budget, min_one).await {
+            Ok(read) => {
+                let base = base
+                    .with_high_watermark(read.high_watermark)
+                    .with_last_stable_offset(read.high_watermark)
+                    .with_log_start_offset(lso(read.log_start_offset));
+                match read.records {
+                    TieredRead::Local(records) => {
+                        total += records.len();
+                        out.push((base.with_records(Some(records)), None));
+                    }
+                    TieredRead::Remote(fetch) => {
+                        remote_budget += budget;
+                        remote.push((out.len(), partition, fetch));
+                        out.push((base, None));
+                    }
+                }
             }
             Err(e) => {
-                // Local segments may have been tiered away since `tier_of`: go remote.
-                if state.tier().is_some() && partition.tier_of(w.offset) == OffsetTier::Remote {
-                    remote_budget += budget;
-                    remote.push((out.len(), partition, w.offset, budget));
-                    out.push((base, None));
-                    continue;
-                }
                 answer_now = true;
-                let (code, _) = errors::log_error(&e);
                 out.push((
-                    base.with_error_code(code)
+                    base.with_error_code(errors::tiered_error(&e).0)
                         .with_high_watermark(partition.high_watermark())
                         .with_last_stable_offset(partition.high_watermark())
                         .with_log_start_offset(lso(partition.log_start_offset())),
@@ -225,52 +206,31 @@ async fn read_all(
             }
         }
     }
-    if let (Some(tier), false) = (state.tier(), remote.is_empty()) {
+    if !remote.is_empty() {
         let nothing_local = total == 0;
-        // Each remote read runs as its own task: one that misses the deadline goes on
-        // filling the cache, and the client's next fetch finds its data there.
-        let wait = Duration::from_millis(state.config.remote_fetch_max_wait_ms.max(1) as u64);
-        let until = tokio::time::Instant::now() + wait;
-        let reads: Vec<_> = remote
-            .iter()
+        let reads = remote
+            .into_iter()
             .enumerate()
-            .map(|(i, (_, p, offset, budget))| {
-                let (tier, p) = (Arc::clone(tier), Arc::clone(p));
-                let (offset, budget, min_one) = (*offset, *budget, nothing_local && i == 0);
-                tokio::spawn(async move { tier.read(&p, offset, budget, min_one).await })
-            })
-            .collect();
-        let results =
-            futures::future::join_all(reads.into_iter().map(|h| tokio::time::timeout_at(until, h)))
-                .await;
-        for ((at, p, _, _), result) in remote.iter().zip(results) {
-            let (slot, rope) = &mut out[*at];
-            slot.high_watermark = p.high_watermark();
-            slot.last_stable_offset = p.high_watermark();
-            slot.log_start_offset = lso(p.log_start_offset());
+            .map(|(i, (at, p, fetch))| async move {
+                (at, p, fetch.fetch(nothing_local && i == 0).await)
+            });
+        for (at, p, result) in futures::future::join_all(reads).await {
+            let (slot, rope) = &mut out[at];
             match result {
-                Ok(Ok(Ok(data))) => {
-                    total += data.len();
-                    slot.high_watermark = data.high_watermark;
-                    slot.last_stable_offset = data.high_watermark;
-                    slot.log_start_offset = lso(data.log_start_offset);
-                    *rope = Some(data.parts);
+                Ok(Some(parts)) => {
+                    total += parts.iter().map(|b| b.len()).sum::<usize>();
+                    *rope = Some(parts);
                 }
-                Ok(Ok(Err(e))) => {
-                    answer_now = true;
-                    let (code, msg) = errors::tiering_error(&e);
-                    tracing::warn!(tp = %p.topic_partition(), error = %msg, "remote read failed");
-                    slot.error_code = code;
-                }
-                Ok(Err(e)) => {
-                    answer_now = true;
-                    tracing::warn!(tp = %p.topic_partition(), error = %e, "remote read task failed");
-                    slot.error_code = ResponseError::KafkaStorageError.code();
-                }
-                Err(_) => {
+                Ok(None) => {
                     // As Kafka's DelayedRemoteFetch on expiry: no records, no error.
                     answer_now = true;
-                    tracing::debug!(tp = %p.topic_partition(), ?wait, "remote read still running; answering without it");
+                    tracing::debug!(tp = %p.topic_partition(), "remote read still running; answering without it");
+                }
+                Err(e) => {
+                    answer_now = true;
+                    let (code, msg) = errors::tiered_error(&e);
+                    tracing::warn!(tp = %p.topic_partition(), error = %msg, "remote read failed");
+                    slot.error_code = code;
                 }
             }
         }

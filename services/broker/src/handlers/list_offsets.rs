@@ -7,6 +7,8 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
+use strata_tiered::OffsetSpec;
+
 use crate::dispatch::RequestContext;
 use crate::errors;
 use crate::state::BrokerState;
@@ -37,59 +39,24 @@ pub async fn handle(
                     .push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            let tier = state
-                .tier()
-                .filter(|_| part.config().remote_storage_enable());
-            if let Some(tier) = tier {
-                // The log start and the tier boundary need the remote view.
-                if let Err(e) = tier.load_view(&part).await {
-                    partitions.push(resp.with_error_code(errors::tiering_error(&e).0));
-                    continue;
-                }
-            }
-            let found: Result<Option<(i64, i64)>, (i16, String)> = match p.timestamp {
-                LATEST => Ok(Some((-1, part.high_watermark()))),
-                EARLIEST => Ok(Some((-1, part.log_start_offset()))),
-                EARLIEST_LOCAL if v >= 8 => Ok(Some((-1, part.local_log_start_offset()))),
-                LATEST_TIERED if v >= 9 => Ok(Some((-1, part.remote().read().latest_tiered()))),
-                MAX_TIMESTAMP if v >= 7 => {
-                    let local = part
-                        .max_timestamp_offset()
-                        .map_err(|e| errors::log_error(&e));
-                    match (tier, local) {
-                        (Some(tier), Ok(local)) => tier
-                            .max_timestamp_offset(&part, local)
-                            .await
-                            .map_err(|e| errors::tiering_error(&e)),
-                        (_, local) => local,
-                    }
-                    .map(|o| o.map(|o| (o.timestamp, o.offset)))
-                }
-                ts if ts >= 0 => {
-                    let remote = match tier {
-                        Some(tier) => tier
-                            .offset_for_timestamp(&part, ts)
-                            .await
-                            .map_err(|e| errors::tiering_error(&e)),
-                        None => Ok(None),
-                    };
-                    match remote {
-                        Ok(Some(o)) => Ok(Some(o)),
-                        Ok(None) => part
-                            .offset_for_timestamp(ts)
-                            .map_err(|e| errors::log_error(&e)),
-                        Err(e) => Err(e),
-                    }
-                    .map(|o| o.map(|o| (o.timestamp, o.offset)))
-                }
+            let spec = match p.timestamp {
+                LATEST => OffsetSpec::Latest,
+                EARLIEST => OffsetSpec::Earliest,
+                EARLIEST_LOCAL if v >= 8 => OffsetSpec::EarliestLocal,
+                LATEST_TIERED if v >= 9 => OffsetSpec::LatestTiered,
+                MAX_TIMESTAMP if v >= 7 => OffsetSpec::MaxTimestamp,
+                ts if ts >= 0 => OffsetSpec::Timestamp(ts),
                 _ => {
                     partitions.push(resp.with_error_code(ResponseError::InvalidRequest.code()));
                     continue;
                 }
             };
+            let found = part.list_offset(spec).await;
             partitions.push(match found {
-                Ok(Some((ts, off))) => {
-                    let r = resp.with_timestamp(ts).with_offset(off);
+                Ok(Some(found)) => {
+                    let r = resp
+                        .with_timestamp(found.timestamp)
+                        .with_offset(found.offset);
                     // leader_epoch exists from v4 on.
                     if v >= 4 {
                         r.with_leader_epoch(part.leader_epoch())
@@ -98,7 +65,7 @@ pub async fn handle(
                     }
                 }
                 Ok(None) => resp,
-                Err((code, _)) => resp.with_error_code(code),
+                Err(e) => resp.with_error_code(errors::tiered_error(&e).0),
             });
         }
         topics.push(

@@ -13,17 +13,19 @@ use strata_remote::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{policy, tip, RemoteLogManager, TieringError};
-use crate::partition::Partition;
+use super::{policy, RemoteLogManager};
+use crate::error::TieredError;
+use crate::tiered_log::TieredLog;
 
 impl RemoteLogManager {
     /// Uploads every sealed segment not yet remote, oldest first; stops at the first
     /// failure (the next sweep retries it with a fresh segment id).
     pub(super) async fn copy_sealed(
         &self,
-        p: &Arc<Partition>,
+        p: &Arc<TieredLog>,
+        epoch: i32,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
+    ) -> Result<(), TieredError> {
         loop {
             let (sealed, hw) = p.sealed_segments();
             let upto = p.remote().read().remote_upto();
@@ -37,21 +39,21 @@ impl RemoteLogManager {
                 return Ok(());
             };
             let _slot = tokio::select! {
-                s = self.copy_slots.acquire() => s.map_err(|_| TieringError::NotRemote(-1))?,
+                s = self.copy_slots.acquire() => s.map_err(|_| TieredError::NotRemote(seg.base_offset))?,
                 _ = cancel.cancelled() => return Ok(()),
             };
-            self.copy_one(p, &seg, cancel).await?;
+            self.copy_one(p, &seg, epoch, cancel).await?;
         }
     }
 
     async fn copy_one(
         &self,
-        p: &Arc<Partition>,
+        p: &Arc<TieredLog>,
         seg: &SealedSegment,
+        epoch: i32,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
-        let tp = tip(p);
-        let epoch = p.leader_epoch();
+    ) -> Result<(), TieredError> {
+        let tp = p.topic_id_partition();
         // The segment's own epochs from the leader-epoch cache; data from before the
         // cache existed is filed under the current epoch, as it always was.
         let mut epochs: BTreeMap<i32, i64> = seg
@@ -104,7 +106,7 @@ impl RemoteLogManager {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Leave no orphan if we can; if we cannot, the next sweep retries.
             p.remote().write().pending_deletes.push(meta);
-            if let Err(d) = self.delete_pending(p, cancel).await {
+            if let Err(d) = self.delete_pending(p, epoch, cancel).await {
                 tracing::debug!(error = %d, "orphan of a failed copy left for the next sweep");
             }
             return Err(e.into());

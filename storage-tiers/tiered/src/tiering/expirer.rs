@@ -6,16 +6,18 @@ use std::sync::Arc;
 use strata_remote::{RemoteLogSegmentMetadata, RemoteLogSegmentState};
 use tokio_util::sync::CancellationToken;
 
-use super::{policy, RemoteLogManager, TieringError};
-use crate::partition::Partition;
+use super::{policy, RemoteLogManager};
+use crate::error::TieredError;
+use crate::tiered_log::TieredLog;
 
 impl RemoteLogManager {
     /// Deletes remote segments beyond total retention or below the log start floor.
     pub(super) async fn expire(
         &self,
-        p: &Arc<Partition>,
+        p: &Arc<TieredLog>,
+        epoch: i32,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
+    ) -> Result<(), TieredError> {
         let cfg = p.config();
         let now = self.now_ms();
         let doomed: Vec<RemoteLogSegmentMetadata> = {
@@ -49,7 +51,7 @@ impl RemoteLogManager {
                 view.segments.remove(&m.start_offset);
             }
             view.raise_floor(next, &p.dir())
-                .map_err(|e| TieringError::Log(e.into()))?;
+                .map_err(|e| TieredError::Log(e.into()))?;
         }
         for m in &doomed {
             tracing::info!(
@@ -61,18 +63,17 @@ impl RemoteLogManager {
         }
         // Out of the view already: deleted through the queue every sweep retries.
         p.remote().write().pending_deletes.extend(doomed);
-        self.delete_pending(p, cancel).await
+        self.delete_pending(p, epoch, cancel).await
     }
 
     /// DELETE_SEGMENT_STARTED → data and indexes deleted → DELETE_SEGMENT_FINISHED →
     /// record removed. Also how orphans of failed copies are cleaned.
     pub(super) async fn delete_segment(
         &self,
-        p: &Arc<Partition>,
         m: RemoteLogSegmentMetadata,
+        epoch: i32,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
-        let epoch = p.leader_epoch();
+    ) -> Result<(), TieredError> {
         if m.state != RemoteLogSegmentState::DeleteSegmentFinished {
             if m.state != RemoteLogSegmentState::DeleteSegmentStarted {
                 self.meta
@@ -97,7 +98,7 @@ impl RemoteLogManager {
                 .await?;
         }
         self.meta.remove_segment_record(&m, cancel).await?;
-        self.reader.forget(&m);
+        self.tier.reader.forget(&m);
         self.stats.deleted(m.segment_size_bytes);
         Ok(())
     }

@@ -1,41 +1,35 @@
-//! The remote log manager (KIP-405's RemoteLogManager): per tiered partition, the
-//! copier uploads sealed segments below the high watermark exactly once, local
-//! retention then frees what is remote, the expirer applies total retention to the
-//! remote tier, and reads below the local log start go through the chunk cache.
-//!
-//! It lives here rather than in `strata-remote` because it drives hosted partitions
-//! (their logs, views and locks); `strata-remote` and `strata-cache` below it know
-//! nothing of partitions.
+//! The remote log manager (KIP-405's RemoteLogManager): for each tiered partition this
+//! node leads, the copier uploads sealed segments below the high watermark exactly
+//! once, local retention then frees what is remote, and the expirer applies total
+//! retention to the remote tier. Only leaders tier (uploads are fenced by the leader
+//! epoch they were registered with); a sweep starts when a partition becomes leader,
+//! when it seals a segment, and every `remote.log.manager.task.interval.ms` for time
+//! based retention. What to copy and what to expire are pure functions ([`policy`]).
 
 mod copier;
 mod deleter;
 mod expirer;
 mod pending_deletions;
 pub mod policy;
-mod reads;
 mod recovery;
 mod stats;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use strata_cache::RemoteReader;
-use strata_proto::SharedClock;
-use strata_remote::{
-    CountingStore, RateLimiter, RemoteLogMetadataStore, RemoteStorageError, RemoteStorageManager,
-    TopicIdPartition,
-};
+use strata_proto::{SharedClock, TopicPartition};
+use strata_remote::{CountingStore, RateLimiter, RemoteLogMetadataStore, RemoteStorageManager};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::log_manager::{LogManager, TopicPartition};
-use crate::partition::Partition;
+use crate::error::TieredError;
+use crate::log_manager::LogManager;
+use crate::tiered_log::{RemoteTier, TieredLog};
 
-pub use reads::RemoteRecords;
 pub use recovery::RecoveredPartition;
 pub use stats::{TierStats, TierStatsSnapshot};
 
@@ -61,36 +55,21 @@ pub struct TieringConfig {
     pub clock: SharedClock,
 }
 
-/// What went wrong in the remote tier for one operation.
-#[derive(Debug, thiserror::Error)]
-pub enum TieringError {
-    /// The object store or the metadata in it.
-    #[error(transparent)]
-    Remote(#[from] RemoteStorageError),
-    /// The chunk cache / remote reader.
-    #[error(transparent)]
-    Read(#[from] strata_cache::CacheError),
-    /// The local log.
-    #[error(transparent)]
-    Log(#[from] strata_log::LogError),
-    /// No remote segment holds the offset (it expired or was never uploaded).
-    #[error("offset {0} is in no remote segment")]
-    NotRemote(i64),
-}
-
 /// The remote log manager of one node.
 pub struct RemoteLogManager {
-    replicas: Arc<LogManager>,
+    logs: Arc<LogManager>,
     rsm: Arc<dyn RemoteStorageManager>,
     meta: Arc<RemoteLogMetadataStore>,
-    reader: Arc<RemoteReader>,
+    tier: Arc<RemoteTier>,
     cfg: TieringConfig,
+    /// The partitions this node leads, with the leader epoch their uploads are fenced
+    /// by. Weak: a log removed from the node is not kept alive by being tiered.
+    leaders: Mutex<HashMap<TopicPartition, (Weak<TieredLog>, i32)>>,
     copy_rate: RateLimiter,
     copy_slots: Semaphore,
     stats: Arc<TierStats>,
     /// Partitions with a sweep in flight, with the token that stops it.
     running: Mutex<HashMap<TopicPartition, CancellationToken>>,
-    shutdown: CancellationToken,
     /// Every task the manager spawned (sweeps, deletions), so shutdown can wait for them.
     tasks: TaskTracker,
     /// Object-store requests by kind, when the store is wrapped to count them.
@@ -100,25 +79,25 @@ pub struct RemoteLogManager {
 }
 
 impl RemoteLogManager {
-    /// A manager over `replicas` using `rsm` for data and `meta` for segment metadata.
+    /// A manager of the tiered logs of `logs` (which read through `tier`), using `rsm`
+    /// for segment data.
     pub fn new(
-        replicas: Arc<LogManager>,
+        logs: Arc<LogManager>,
+        tier: Arc<RemoteTier>,
         rsm: Arc<dyn RemoteStorageManager>,
-        meta: Arc<RemoteLogMetadataStore>,
-        reader: Arc<RemoteReader>,
         cfg: TieringConfig,
     ) -> Self {
         Self {
-            replicas,
+            logs,
             rsm,
-            meta,
-            reader,
+            meta: tier.meta.clone(),
+            tier,
+            leaders: Mutex::new(HashMap::new()),
             copy_rate: RateLimiter::new(cfg.copy_max_bytes_per_second),
             copy_slots: Semaphore::new(cfg.copier_concurrency.max(1)),
             cfg,
             stats: Arc::new(TierStats::default()),
             running: Mutex::new(HashMap::new()),
-            shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             requests: None,
             deletions_lock: Mutex::new(()),
@@ -143,20 +122,47 @@ impl RemoteLogManager {
             .as_ref()
             .map(|c| c.counts())
             .unwrap_or_default();
-        self.stats.snapshot(&self.reader.stats(), &counts)
+        self.stats.snapshot(&self.tier.reader.stats(), &counts)
     }
 
     /// Stops every sweep and deletion in flight.
     pub fn shutdown(&self) {
-        self.shutdown.cancel();
+        self.tier.shutdown.cancel();
     }
 
     /// [`Self::shutdown`], then waits until every task the manager spawned has ended:
     /// called before the logs close, so no upload reads a segment being closed.
     pub async fn shutdown_and_wait(&self) {
-        self.shutdown.cancel();
+        self.tier.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        self.leaders.lock().clear();
+    }
+
+    fn shutdown_token(&self) -> &CancellationToken {
+        &self.tier.shutdown
+    }
+
+    /// This node now leads `log` in `epoch`: a tiered log starts a sweep at once (a new
+    /// leader continues where the last one's uploads ended).
+    pub fn on_leader(self: &Arc<Self>, log: &Arc<TieredLog>, epoch: i32) {
+        let tp = log.topic_partition().clone();
+        let same = self
+            .leaders
+            .lock()
+            .insert(tp, (Arc::downgrade(log), epoch))
+            .is_some_and(|(w, e)| e == epoch && w.ptr_eq(&Arc::downgrade(log)));
+        if !same && log.is_tiered() {
+            self.start_sweep(log.clone(), epoch);
+        }
+    }
+
+    /// This node no longer leads `tp`: its uploads stop (the new leader continues).
+    pub fn on_not_leader(&self, tp: &TopicPartition) {
+        self.leaders.lock().remove(tp);
+        if let Some(t) = self.running.lock().get(tp) {
+            t.cancel();
+        }
     }
 
     /// Spawns `f` as one of the manager's tracked tasks.
@@ -164,62 +170,79 @@ impl RemoteLogManager {
         self.tasks.spawn(f);
     }
 
-    /// Sweeps every tiered partition each `task_interval` until shutdown; finishes
-    /// partition deletions left unfinished by an earlier run first.
+    /// Sweeps the tiered partitions this node leads: those that sealed a segment as
+    /// they do, all of them each `task_interval`, until shutdown. Finishes partition
+    /// deletions left unfinished by an earlier run first.
     pub async fn run(self: Arc<Self>) {
         let resume = self.clone();
         self.spawn(async move { resume.resume_deletions().await });
         let mut tick = tokio::time::interval(self.cfg.task_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_stats = Vec::new();
-        let sealed = self.replicas.segment_sealed();
+        let sealed = self.logs.sealed_events();
         loop {
-            // A sealed segment starts its upload at once rather than at the next tick.
-            tokio::select! {
-                _ = self.shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-                _ = sealed.notified() => {}
-            }
-            for p in self.replicas.partitions() {
-                if !p.config().remote_storage_enable() {
-                    continue;
-                }
-                let tp = p.topic_partition().clone();
-                let token = {
-                    let mut running = self.running.lock();
-                    if running.contains_key(&tp) {
-                        continue;
-                    }
-                    let token = self.shutdown.child_token();
-                    running.insert(tp.clone(), token.clone());
-                    token
-                };
-                let me = self.clone();
-                self.spawn(async move {
-                    if let Err(e) = me.sweep(&p, &token).await {
-                        if !token.is_cancelled() {
-                            tracing::warn!(%tp, error = %e, "remote tier sweep failed; retrying next round");
-                        }
-                    }
-                    me.running.lock().remove(&tp);
-                });
-            }
+            let only = tokio::select! {
+                _ = self.shutdown_token().cancelled() => break,
+                _ = tick.tick() => None,
+                rolled = sealed.next() => Some(rolled),
+            };
+            self.sweep_leaders(only.as_ref());
             self.write_stats_file(&mut last_stats);
         }
         self.write_stats_file(&mut last_stats);
+    }
+
+    /// Starts a sweep of every led tiered partition (of those in `only`, if given).
+    fn sweep_leaders(self: &Arc<Self>, only: Option<&HashSet<TopicPartition>>) {
+        let leaders: Vec<(Arc<TieredLog>, i32)> = self
+            .leaders
+            .lock()
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(*tp)))
+            .filter_map(|(_, (log, epoch))| Some((log.upgrade()?, *epoch)))
+            .collect();
+        for (log, epoch) in leaders {
+            if log.is_tiered() {
+                self.start_sweep(log, epoch);
+            }
+        }
+    }
+
+    /// Sweeps `log` on a task of its own, unless a sweep of it is running.
+    fn start_sweep(self: &Arc<Self>, log: Arc<TieredLog>, epoch: i32) {
+        let tp = log.topic_partition().clone();
+        let token = {
+            let mut running = self.running.lock();
+            if running.contains_key(&tp) {
+                return;
+            }
+            let token = self.shutdown_token().child_token();
+            running.insert(tp.clone(), token.clone());
+            token
+        };
+        let me = self.clone();
+        self.spawn(async move {
+            if let Err(e) = me.sweep(&log, epoch, &token).await {
+                if !token.is_cancelled() {
+                    tracing::warn!(%tp, error = %e, "remote tier sweep failed; retrying next round");
+                }
+            }
+            me.running.lock().remove(&tp);
+        });
     }
 
     /// One pass over a partition: load its view, remove leftovers, upload what is
     /// sealed, free local space, expire remote segments.
     async fn sweep(
         &self,
-        p: &Arc<Partition>,
+        p: &Arc<TieredLog>,
+        epoch: i32,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
-        self.ensure_loaded(p, cancel).await?;
-        self.delete_pending(p, cancel).await?;
+    ) -> Result<(), TieredError> {
+        p.ensure_loaded(cancel).await?;
+        self.delete_pending(p, epoch, cancel).await?;
         if !p.config().remote_copy_disable() {
-            self.copy_sealed(p, cancel).await?;
+            self.copy_sealed(p, epoch, cancel).await?;
         }
         let upto = p.remote().read().remote_upto();
         let now = self.now_ms();
@@ -232,65 +255,20 @@ impl RemoteLogManager {
                 tracing::warn!(tp = %p.topic_partition(), error = %e, "local retention failed")
             }
         }
-        self.expire(p, cancel).await
-    }
-
-    /// Loads the partition's view from the metadata store once. What failed copies
-    /// and interrupted deletes left is queued for the sweep to remove.
-    async fn ensure_loaded(
-        &self,
-        p: &Arc<Partition>,
-        cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
-        if p.remote().read().loaded {
-            return Ok(());
-        }
-        let _guard = p.remote_load_lock().lock().await;
-        if p.remote().read().loaded {
-            return Ok(());
-        }
-        let tp = tip(p);
-        let all = self.meta.list_segments(&tp, cancel).await?;
-        let mut finished = std::collections::BTreeMap::new();
-        let mut leftovers = Vec::new();
-        for m in all {
-            match m.state {
-                strata_remote::RemoteLogSegmentState::CopySegmentFinished => {
-                    // Listed by (start, event time): of two copies of the same
-                    // offsets the later stays, the earlier goes.
-                    if let Some(earlier) = finished.insert(m.start_offset, m) {
-                        leftovers.push(earlier);
-                    }
-                }
-                _ => leftovers.push(m),
-            }
-        }
-        {
-            let mut view = p.remote().write();
-            view.load_floor(&p.dir());
-            view.segments = finished;
-            view.pending_deletes = leftovers;
-            view.loaded = true;
-        }
-        tracing::info!(
-            tp = %p.topic_partition(),
-            segments = p.remote().read().segments.len(),
-            latest_tiered = p.remote().read().latest_tiered(),
-            "remote tier view loaded"
-        );
-        Ok(())
+        self.expire(p, epoch, cancel).await
     }
 
     /// Deletes the view's pending segments; those not deleted stay queued.
     pub(super) async fn delete_pending(
         &self,
-        p: &Arc<Partition>,
+        p: &Arc<TieredLog>,
+        epoch: i32,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
+    ) -> Result<(), TieredError> {
         let pending = std::mem::take(&mut p.remote().write().pending_deletes);
         let mut left = pending.into_iter();
         while let Some(m) = left.next() {
-            if let Err(e) = self.delete_segment(p, m.clone(), cancel).await {
+            if let Err(e) = self.delete_segment(m.clone(), epoch, cancel).await {
                 let mut view = p.remote().write();
                 view.pending_deletes.push(m);
                 view.pending_deletes.extend(left);
@@ -319,14 +297,6 @@ impl RemoteLogManager {
         if let Err(e) = ok {
             tracing::debug!(error = %e, "could not write remote tier stats");
         }
-    }
-}
-
-/// The remote tier's name of a hosted partition.
-pub(crate) fn tip(p: &Partition) -> TopicIdPartition {
-    TopicIdPartition {
-        topic_id: p.topic_id(),
-        topic_partition: p.topic_partition().clone(),
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use strata_remote::{RemoteLogSegmentState, TopicId, TopicIdPartition};
 use tokio_util::sync::CancellationToken;
 
-use super::{RemoteLogManager, TieringError};
+use super::RemoteLogManager;
+use crate::error::TieredError;
 
 /// One partition found in the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +27,7 @@ impl RemoteLogManager {
     pub async fn find_in_bucket(
         &self,
         name: &str,
-    ) -> Result<Option<(TopicId, Vec<RecoveredPartition>)>, TieringError> {
+    ) -> Result<Option<(TopicId, Vec<RecoveredPartition>)>, TieredError> {
         let cancel = CancellationToken::new();
         let all = self.meta.list_partitions(name, &cancel).await?;
         // Incarnations this node deleted whose purge has not finished yet.

@@ -9,7 +9,8 @@ use std::time::Duration;
 use strata_remote::{RemotePartitionDeleteState, TopicId, TopicIdPartition};
 use tokio_util::sync::CancellationToken;
 
-use super::{pending_deletions, RemoteLogManager, TieringError};
+use super::{pending_deletions, RemoteLogManager};
+use crate::error::TieredError;
 
 /// How often deletions that failed are retried.
 const DELETION_RETRY: Duration = Duration::from_secs(30);
@@ -42,9 +43,7 @@ impl RemoteLogManager {
         // Stop a sweep of the old incarnation first, so nothing is uploaded after the
         // listing below.
         let local = tp.topic_partition.clone();
-        if let Some(t) = self.running.lock().get(&local) {
-            t.cancel();
-        }
+        self.on_not_leader(&local);
         let me = self.clone();
         self.spawn(async move {
             for _ in 0..100 {
@@ -54,7 +53,7 @@ impl RemoteLogManager {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             me.stats.forget(&local);
-            let cancel = me.shutdown.child_token();
+            let cancel = me.shutdown_token().child_token();
             match me.purge(&tp, &cancel).await {
                 Ok(()) => me.forget_deletion(&tp),
                 Err(e) => {
@@ -69,7 +68,7 @@ impl RemoteLogManager {
         &self,
         tp: &TopicIdPartition,
         cancel: &CancellationToken,
-    ) -> Result<(), TieringError> {
+    ) -> Result<(), TieredError> {
         let state = self
             .meta
             .mark_partition_deleted(tp, self.now_ms(), cancel)
@@ -101,7 +100,7 @@ impl RemoteLogManager {
     /// those marked in the bucket), then retries listed ones that fail until they
     /// succeed (an object-store outage delays deletion, it never leaks objects).
     pub(super) async fn resume_deletions(self: Arc<Self>) {
-        let cancel = self.shutdown.child_token();
+        let cancel = self.shutdown_token().child_token();
         self.retry_listed_deletions(&cancel).await;
         self.resume_marked_deletions(&cancel).await;
         loop {
@@ -117,7 +116,7 @@ impl RemoteLogManager {
     async fn retry_listed_deletions(&self, cancel: &CancellationToken) {
         if let Some(path) = &self.cfg.deletions_file {
             let hosted: std::collections::HashSet<(TopicId, i32)> = self
-                .replicas
+                .logs
                 .partitions()
                 .iter()
                 .map(|p| (p.topic_id(), p.topic_partition().partition))

@@ -9,7 +9,7 @@ use serde::Serialize;
 use strata_cache::ReaderStats;
 use strata_remote::RequestCounts;
 
-use crate::log_manager::TopicPartition;
+use strata_proto::TopicPartition;
 
 /// Upload lags kept for percentiles.
 const LAG_SAMPLES: usize = 1024;
