@@ -68,12 +68,19 @@ pub async fn build(config: &BrokerConfig, clock: SharedClock) -> Result<RemotePa
         fetch_max_bytes_per_second: config.remote_log_manager_fetch_max_bytes_per_second,
         index_cache_bytes: config.remote_log_index_file_cache_total_size_bytes as usize,
     };
-    // Reads get an HTTP client (and connection pool) of their own, driven on the
-    // reader's own runtime thread; uploads and metadata keep theirs.
+    // Reads get an HTTP client (and connection pool) of their own, driven on a
+    // runtime thread of their own (so receiving remote data never occupies the
+    // workers serving produce and local fetches); uploads and metadata keep theirs.
     let read_store: Arc<dyn ObjectStore> = Arc::new(counting.sharing_hook(open_store(&url)?));
     let read_rsm = Arc::new(ObjectStoreRsm::new(read_store, "", RetryPolicy::default()));
+    let read_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("strata-remote-read")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("remote read runtime: {e}"))?;
     let reader = Arc::new(
-        RemoteReader::new(read_rsm, opts)
+        RemoteReader::new(read_rsm, opts, read_runtime.handle().clone())
             .await
             .map_err(|e| e.to_string())?,
     );
@@ -89,7 +96,7 @@ pub async fn build(config: &BrokerConfig, clock: SharedClock) -> Result<RemotePa
     };
     let wait = Duration::from_millis(config.remote_fetch_max_wait_ms.max(1) as u64);
     Ok(RemoteParts {
-        tier: Arc::new(RemoteTier::new(meta, reader, wait)),
+        tier: Arc::new(RemoteTier::new(meta, reader, wait).owning_read_runtime(read_runtime)),
         rsm,
         counting,
         cfg,

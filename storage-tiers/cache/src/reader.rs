@@ -97,9 +97,10 @@ struct Fetcher {
     rate: Arc<RateLimiter>,
     counters: Counters,
     cancel: CancellationToken,
-    /// The runtime GETs run on: one thread of its own, so receiving and copying
-    /// remote data never occupies the workers that serve produce and local fetches.
-    runtime: Option<tokio::runtime::Runtime>,
+    /// The runtime GETs run on (the broker gives the reader one of its own, so
+    /// receiving and copying remote data never occupies the workers that serve
+    /// produce and local fetches).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Fetcher {
@@ -108,24 +109,12 @@ impl Fetcher {
         &self,
         fut: impl std::future::Future<Output = Result<T, RemoteStorageError>> + Send + 'static,
     ) -> Result<T, RemoteStorageError> {
-        match &self.runtime {
-            Some(rt) => rt.spawn(fut).await.unwrap_or_else(|e| {
-                Err(RemoteStorageError::Store {
-                    message: format!("remote read task: {e}"),
-                    retryable: true,
-                })
-            }),
-            None => fut.await,
-        }
-    }
-}
-
-impl Drop for Fetcher {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks, which an async context forbids.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+        self.runtime.spawn(fut).await.unwrap_or_else(|e| {
+            Err(RemoteStorageError::Store {
+                message: format!("remote read task: {e}"),
+                retryable: true,
+            })
+        })
     }
 }
 
@@ -138,10 +127,12 @@ pub struct RemoteReader {
 }
 
 impl RemoteReader {
-    /// Builds the caches (the disk tier in `opts.dir`). Must run inside a tokio runtime.
+    /// Builds the caches (the disk tier in `opts.dir`); GETs run on `runtime`. Must
+    /// run inside a tokio runtime.
     pub async fn new(
         rsm: Arc<dyn RemoteStorageManager>,
         mut opts: CacheOptions,
+        runtime: tokio::runtime::Handle,
     ) -> Result<Self, CacheError> {
         opts.chunk_bytes = opts.chunk_bytes.max(64 << 10);
         let build = |e: foyer::Error| CacheError::Build(e.to_string());
@@ -185,12 +176,6 @@ impl RemoteReader {
             .build()
             .await
             .map_err(build)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("strata-remote-read")
-            .enable_all()
-            .build()
-            .map_err(|e| CacheError::Build(format!("remote read runtime: {e}")))?;
         Ok(Self {
             fetcher: Arc::new(Fetcher {
                 rsm,
@@ -198,7 +183,7 @@ impl RemoteReader {
                 rate: Arc::new(RateLimiter::new(opts.fetch_max_bytes_per_second)),
                 counters: Counters::default(),
                 cancel: CancellationToken::new(),
-                runtime: Some(runtime),
+                runtime,
             }),
             chunks,
             indexes,
@@ -427,7 +412,7 @@ impl RemoteReader {
             let _permit = fetcher.gets.acquire().await;
             let started = Instant::now();
             // Paced while the body arrives (remote.log.manager.fetch.max.bytes.per.second).
-            // The task holds no `Fetcher`: the last one must not drop on its own runtime.
+            // The task holds only the parts it reads with, not the `Fetcher`.
             let (rsm, rate, cancel) = (
                 fetcher.rsm.clone(),
                 fetcher.rate.clone(),

@@ -133,7 +133,9 @@ async fn setup(o: CacheOptions) -> (RemoteReader, Segment, tempfile::TempDir) {
         RetryPolicy::default(),
     ));
     let seg = upload(&rsm, dir.path()).await;
-    let reader = RemoteReader::new(rsm, o).await.unwrap();
+    let reader = RemoteReader::new(rsm, o, tokio::runtime::Handle::current())
+        .await
+        .unwrap();
     (reader, seg, dir)
 }
 

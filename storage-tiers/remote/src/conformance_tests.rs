@@ -495,3 +495,46 @@ fn store_from_url_schemes() {
         Err(RemoteStorageError::Config(_))
     ));
 }
+
+/// One retry layer: against a server that answers every request 503, an S3 store
+/// built the way `store_from_url` builds it sends exactly as many requests as the
+/// retry policy makes attempts (the client's own retries would multiply them).
+#[tokio::test]
+async fn s3_requests_are_retried_by_one_layer_only() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicU32::new(0));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 8192];
+            // One request per connection: answer, then close.
+            if conn.read(&mut buf).unwrap_or(0) > 0 {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        }
+    });
+    let builder = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(format!("http://{addr}"))
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test");
+    let store = crate::url::s3_store(builder, "bucket").unwrap();
+    let cancel = CancellationToken::new();
+    let path = object_store::path::Path::from("k");
+    let r = retry("get", &fast_policy(3), &cancel, || async {
+        object_store::ObjectStoreExt::get(&store, &path)
+            .await
+            .map(|_| ())
+            .map_err(RemoteStorageError::from)
+    })
+    .await;
+    assert!(r.is_err(), "every request failed");
+    assert_eq!(requests.load(Ordering::SeqCst), 3, "3 attempts, 3 requests");
+}

@@ -33,6 +33,8 @@ pub struct RemoteTier {
     pub(crate) shutdown: CancellationToken,
     /// `remote.fetch.max.wait.ms`.
     fetch_max_wait: Duration,
+    /// The runtime the reader's GETs run on, when the tier owns it.
+    read_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl RemoteTier {
@@ -46,6 +48,22 @@ impl RemoteTier {
             reader,
             shutdown: CancellationToken::new(),
             fetch_max_wait: fetch_max_wait.max(Duration::from_millis(1)),
+            read_runtime: None,
+        }
+    }
+
+    /// Keeps `runtime` (the one the reader's GETs run on) for as long as the tier.
+    pub fn owning_read_runtime(mut self, runtime: tokio::runtime::Runtime) -> Self {
+        self.read_runtime = Some(runtime);
+        self
+    }
+}
+
+impl Drop for RemoteTier {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async context forbids.
+        if let Some(rt) = self.read_runtime.take() {
+            rt.shutdown_background();
         }
     }
 }

@@ -47,6 +47,7 @@ async fn node(dir: &std::path::Path, store: Arc<dyn ObjectStore>) -> Node {
             chunk_bytes: 4096,
             ..CacheOptions::default()
         },
+        tokio::runtime::Handle::current(),
     )
     .await
     .expect("reader");
