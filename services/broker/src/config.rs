@@ -1,4 +1,10 @@
 //! The node configuration: Kafka's broker property names, every field defaulted.
+//!
+//! Each key is one line of the table in [`broker_config!`]: its name, field, type,
+//! default and the rule its value must meet. Parsing (serde), the defaults,
+//! validation and DescribeConfigs all come from that line, so a key cannot be added
+//! to one and forgotten in another. Rules that relate two keys are in
+//! [`BrokerConfig::validate`].
 
 use std::path::PathBuf;
 
@@ -10,228 +16,223 @@ use strata_log::{LogConfig, TimestampType};
 const MAX_MEMORY_BYTES: i64 = 1 << 40;
 /// The largest on-disk cache any config may ask for (1 PiB).
 const MAX_DISK_BYTES: i64 = 1 << 50;
+/// The schemes `remote.log.storage.url` may use.
+const REMOTE_SCHEMES: [&str; 5] = ["file://", "s3://", "gs://", "az://", "memory://"];
 
-/// Broker settings under Kafka's property names (`num.partitions`, `log.dirs`, …).
-///
-/// Unknown keys are rejected when parsed (`deny_unknown_fields`); [`BrokerConfig::validate`]
-/// then reports every bad value at once. Where a default differs from Apache Kafka's,
-/// the field says why.
+/// What a key's value must be.
+enum Rule<T: 'static> {
+    /// Anything its type holds.
+    Any,
+    /// At least this.
+    AtLeast(T),
+    /// Between the two, inclusive.
+    Within(T, T),
+    /// What the predicate accepts; the text says what that is.
+    Holds(fn(&T) -> bool, &'static str),
+}
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BrokerConfig {
-    #[serde(rename = "node.id")]
-    pub node_id: i32,
+impl<T: PartialOrd + Show> Rule<T> {
+    fn check(&self, v: &T) -> Result<(), String> {
+        match self {
+            Rule::Any => Ok(()),
+            Rule::AtLeast(lo) if v >= lo => Ok(()),
+            Rule::AtLeast(lo) => Err(format!("must be >= {}", lo.show())),
+            Rule::Within(lo, hi) if v >= lo && v <= hi => Ok(()),
+            Rule::Within(lo, hi) => Err(format!("must be between {} and {}", lo.show(), hi.show())),
+            Rule::Holds(ok, _) if ok(v) => Ok(()),
+            Rule::Holds(_, what) => Err((*what).to_string()),
+        }
+    }
+}
+
+/// A config value as DescribeConfigs and error messages print it (unset: empty).
+trait Show {
+    fn show(&self) -> String;
+}
+
+macro_rules! show_by_display {
+    ($($t:ty),*) => { $(impl Show for $t { fn show(&self) -> String { self.to_string() } })* };
+}
+show_by_display!(i16, i32, i64, f64, bool, String);
+
+impl Show for PathBuf {
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl<T: Show> Show for Option<T> {
+    fn show(&self) -> String {
+        self.as_ref().map(Show::show).unwrap_or_default()
+    }
+}
+
+/// The table of broker keys: `"key" field: Type = default, rule;`, each with its doc.
+macro_rules! broker_config {
+    ($( $(#[doc = $doc:expr])* $key:literal $field:ident : $ty:ty = $default:expr, $rule:expr; )*) => {
+        /// Broker settings under Kafka's property names (`num.partitions`, `log.dirs`, …).
+        ///
+        /// Unknown keys are rejected when parsed (`deny_unknown_fields`);
+        /// [`BrokerConfig::validate`] then reports every bad value at once. Where a
+        /// default differs from Apache Kafka's, the field says why.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct BrokerConfig {
+            $( $(#[doc = $doc])* #[serde(rename = $key)] pub $field: $ty, )*
+        }
+
+        impl Default for BrokerConfig {
+            fn default() -> Self {
+                Self { $( $field: $default, )* }
+            }
+        }
+
+        impl BrokerConfig {
+            /// Every key, in table order.
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
+
+            /// Each key's own rule.
+            fn check_each(&self, problems: &mut Vec<ConfigProblem>) {
+                $(
+                    let rule: Rule<$ty> = $rule;
+                    if let Err(reason) = rule.check(&self.$field) {
+                        problems.push(ConfigProblem { key: $key, value: self.$field.show(), reason });
+                    }
+                )*
+            }
+
+            /// Every key with its value as set.
+            fn values(&self) -> Vec<(&'static str, String)> {
+                vec![$( ($key, self.$field.show()) ),*]
+            }
+        }
+    };
+}
+
+use Rule::{Any, AtLeast, Holds, Within};
+
+broker_config! {
+    "node.id" node_id: i32 = 1, AtLeast(0);
     /// `host:port` to bind (Kafka's `listeners` is `PLAINTEXT://host:port`; both forms
     /// are accepted).
-    #[serde(rename = "listeners")]
-    pub listeners: String,
+    "listeners" listeners: String = "127.0.0.1:9092".into(),
+        Holds(|v| resolve(v).is_ok(), "must be host:port or PLAINTEXT://host:port");
     /// What clients are told to connect to; defaults to the bound address.
-    #[serde(rename = "advertised.listeners")]
-    pub advertised_listeners: Option<String>,
-    #[serde(rename = "log.dirs")]
-    pub log_dirs: PathBuf,
-    #[serde(rename = "num.partitions")]
-    pub num_partitions: i32,
-    #[serde(rename = "default.replication.factor")]
-    pub default_replication_factor: i16,
-    #[serde(rename = "auto.create.topics.enable")]
-    pub auto_create_topics_enable: bool,
-    #[serde(rename = "delete.topic.enable")]
-    pub delete_topic_enable: bool,
-    #[serde(rename = "socket.request.max.bytes")]
-    pub socket_request_max_bytes: i32,
+    "advertised.listeners" advertised_listeners: Option<String> = None,
+        Holds(|v| v.as_deref().is_none_or(|a| split_host_port(a).is_some()),
+            "must be host:port or PLAINTEXT://host:port");
+    "log.dirs" log_dirs: PathBuf = PathBuf::from("strata-data"), Any;
+    "num.partitions" num_partitions: i32 = 1, AtLeast(1);
+    "default.replication.factor" default_replication_factor: i16 = 1, AtLeast(1);
+    "auto.create.topics.enable" auto_create_topics_enable: bool = true, Any;
+    "delete.topic.enable" delete_topic_enable: bool = true, Any;
+    "socket.request.max.bytes" socket_request_max_bytes: i32 = 104_857_600, AtLeast(1024);
     /// Kafka's default is unbounded (`Integer.MAX_VALUE`); Strata bounds file handles
     /// by default.
-    #[serde(rename = "max.connections")]
-    pub max_connections: i32,
+    "max.connections" max_connections: i32 = 10_000, AtLeast(1);
     /// Bytes of requests read but not yet answered, over all connections. Kafka's
-    /// default (-1) is unbounded; Strata bounds memory by default.
-    #[serde(rename = "queued.max.request.bytes")]
-    pub queued_max_request_bytes: i64,
-    #[serde(rename = "message.max.bytes")]
-    pub message_max_bytes: i32,
+    /// default (-1) is unbounded; Strata bounds memory by default. At least
+    /// `socket.request.max.bytes`.
+    "queued.max.request.bytes" queued_max_request_bytes: i64 = 256 * 1024 * 1024,
+        Within(1024, MAX_MEMORY_BYTES);
+    "message.max.bytes" message_max_bytes: i32 = 1_048_588, AtLeast(0);
     /// The most bytes one Fetch response carries, whatever the request asks for.
-    #[serde(rename = "fetch.max.bytes")]
-    pub fetch_max_bytes: i32,
-    #[serde(rename = "log.segment.bytes")]
-    pub log_segment_bytes: i64,
-    #[serde(rename = "log.roll.ms")]
-    pub log_roll_ms: Option<i64>,
-    #[serde(rename = "log.roll.hours")]
-    pub log_roll_hours: i64,
-    #[serde(rename = "log.index.size.max.bytes")]
-    pub log_index_size_max_bytes: i64,
-    #[serde(rename = "log.index.interval.bytes")]
-    pub log_index_interval_bytes: i64,
-    #[serde(rename = "log.retention.ms")]
-    pub log_retention_ms: Option<i64>,
-    #[serde(rename = "log.retention.minutes")]
-    pub log_retention_minutes: Option<i64>,
-    #[serde(rename = "log.retention.hours")]
-    pub log_retention_hours: i64,
-    #[serde(rename = "log.retention.bytes")]
-    pub log_retention_bytes: i64,
-    #[serde(rename = "log.retention.check.interval.ms")]
-    pub log_retention_check_interval_ms: i64,
-    #[serde(rename = "log.flush.offset.checkpoint.interval.ms")]
-    pub log_flush_offset_checkpoint_interval_ms: i64,
+    "fetch.max.bytes" fetch_max_bytes: i32 = 57_671_680, AtLeast(1024);
+    "log.segment.bytes" log_segment_bytes: i64 = 1_073_741_824,
+        Within(1_048_576, i32::MAX as i64);
+    "log.roll.ms" log_roll_ms: Option<i64> = None,
+        Holds(|v| v.is_none_or(|v| v >= 1), "must be >= 1");
+    "log.roll.hours" log_roll_hours: i64 = 168, AtLeast(1);
+    "log.index.size.max.bytes" log_index_size_max_bytes: i64 = 10_485_760, AtLeast(4);
+    "log.index.interval.bytes" log_index_interval_bytes: i64 = 4096, AtLeast(0);
+    "log.retention.ms" log_retention_ms: Option<i64> = None,
+        Holds(|v| v.is_none_or(|v| v >= -1), "must be >= -1");
+    "log.retention.minutes" log_retention_minutes: Option<i64> = None,
+        Holds(|v| v.is_none_or(|v| v >= -1), "must be >= -1");
+    "log.retention.hours" log_retention_hours: i64 = 168, AtLeast(-1);
+    "log.retention.bytes" log_retention_bytes: i64 = -1, AtLeast(-1);
+    "log.retention.check.interval.ms" log_retention_check_interval_ms: i64 = 300_000, AtLeast(1);
+    "log.flush.offset.checkpoint.interval.ms" log_flush_offset_checkpoint_interval_ms: i64 = 60_000,
+        AtLeast(1);
     /// How long an idempotent producer's state is kept after its last batch.
-    #[serde(rename = "producer.id.expiration.ms")]
-    pub producer_id_expiration_ms: i64,
-    #[serde(rename = "producer.id.expiration.check.interval.ms")]
-    pub producer_id_expiration_check_interval_ms: i64,
-    #[serde(rename = "log.message.timestamp.type")]
-    pub log_message_timestamp_type: String,
-    #[serde(rename = "log.message.timestamp.before.max.ms")]
-    pub log_message_timestamp_before_max_ms: i64,
-    #[serde(rename = "log.message.timestamp.after.max.ms")]
-    pub log_message_timestamp_after_max_ms: i64,
-    #[serde(rename = "log.cleanup.policy")]
-    pub log_cleanup_policy: String,
-    #[serde(rename = "log.cleaner.enable")]
-    pub log_cleaner_enable: bool,
-    #[serde(rename = "log.cleaner.backoff.ms")]
-    pub log_cleaner_backoff_ms: i64,
-    #[serde(rename = "log.cleaner.dedupe.buffer.size")]
-    pub log_cleaner_dedupe_buffer_size: i64,
-    #[serde(rename = "log.cleaner.io.buffer.size")]
-    pub log_cleaner_io_buffer_size: i64,
-    #[serde(rename = "log.cleaner.io.max.bytes.per.second")]
-    pub log_cleaner_io_max_bytes_per_second: f64,
-    #[serde(rename = "offsets.topic.num.partitions")]
-    pub offsets_topic_num_partitions: i32,
-    #[serde(rename = "offsets.topic.segment.bytes")]
-    pub offsets_topic_segment_bytes: i64,
-    #[serde(rename = "offsets.retention.minutes")]
-    pub offsets_retention_minutes: i64,
-    #[serde(rename = "offset.metadata.max.bytes")]
-    pub offset_metadata_max_bytes: i32,
-    #[serde(rename = "group.min.session.timeout.ms")]
-    pub group_min_session_timeout_ms: i32,
-    #[serde(rename = "group.max.session.timeout.ms")]
-    pub group_max_session_timeout_ms: i32,
-    #[serde(rename = "group.initial.rebalance.delay.ms")]
-    pub group_initial_rebalance_delay_ms: i32,
-    #[serde(rename = "group.max.size")]
-    pub group_max_size: i32,
+    "producer.id.expiration.ms" producer_id_expiration_ms: i64 = 86_400_000, AtLeast(1);
+    "producer.id.expiration.check.interval.ms" producer_id_expiration_check_interval_ms: i64 = 600_000,
+        AtLeast(1);
+    "log.message.timestamp.type" log_message_timestamp_type: String = "CreateTime".into(),
+        Holds(|v| matches!(v.as_str(), "CreateTime" | "LogAppendTime"),
+            "must be CreateTime or LogAppendTime");
+    "log.message.timestamp.before.max.ms" log_message_timestamp_before_max_ms: i64 = i64::MAX,
+        AtLeast(0);
+    "log.message.timestamp.after.max.ms" log_message_timestamp_after_max_ms: i64 = 3_600_000,
+        AtLeast(0);
+    "log.cleanup.policy" log_cleanup_policy: String = "delete".into(),
+        Holds(|v| strata_log::validate_topic_config("cleanup.policy", v).is_ok(),
+            "must be delete, compact, or compact,delete");
+    "log.cleaner.enable" log_cleaner_enable: bool = true, Any;
+    "log.cleaner.backoff.ms" log_cleaner_backoff_ms: i64 = 15_000, AtLeast(0);
+    "log.cleaner.dedupe.buffer.size" log_cleaner_dedupe_buffer_size: i64 = 134_217_728,
+        Within(1024 * 1024, MAX_MEMORY_BYTES);
+    "log.cleaner.io.buffer.size" log_cleaner_io_buffer_size: i64 = 524_288, Within(4096, 1 << 30);
+    "log.cleaner.io.max.bytes.per.second" log_cleaner_io_max_bytes_per_second: f64 = f64::MAX,
+        Holds(|v| *v > 0.0, "must be > 0");
+    "offsets.topic.num.partitions" offsets_topic_num_partitions: i32 = 50, Within(1, 1000);
+    "offsets.topic.segment.bytes" offsets_topic_segment_bytes: i64 = 104_857_600,
+        Within(1_048_576, i32::MAX as i64);
+    "offsets.retention.minutes" offsets_retention_minutes: i64 = 10_080, AtLeast(1);
+    "offset.metadata.max.bytes" offset_metadata_max_bytes: i32 = 4096, AtLeast(0);
+    /// At most `group.max.session.timeout.ms`.
+    "group.min.session.timeout.ms" group_min_session_timeout_ms: i32 = 6000, AtLeast(0);
+    "group.max.session.timeout.ms" group_max_session_timeout_ms: i32 = 1_800_000, AtLeast(0);
+    "group.initial.rebalance.delay.ms" group_initial_rebalance_delay_ms: i32 = 3000, AtLeast(0);
+    "group.max.size" group_max_size: i32 = i32::MAX, AtLeast(1);
     /// Strata only (Kafka has no such bound): partitions one CreateTopics or
     /// CreatePartitions request may create, so one request cannot make the node open a
     /// million logs.
-    #[serde(rename = "strata.max.partitions.per.request")]
-    pub max_partitions_per_request: i32,
+    "strata.max.partitions.per.request" max_partitions_per_request: i32 = 10_000,
+        Within(1, 1_000_000);
     /// Strata only: partition replicas this broker may host in all.
-    #[serde(rename = "strata.max.partitions.per.broker")]
-    pub max_partitions_per_broker: i32,
+    "strata.max.partitions.per.broker" max_partitions_per_broker: i32 = 100_000,
+        Within(1, 10_000_000);
     /// Kafka's default is false; Strata tiers out of the box (into a folder under the
     /// data directory unless `remote.log.storage.url` says otherwise).
-    #[serde(rename = "remote.log.storage.system.enable")]
-    pub remote_log_storage_system_enable: bool,
+    "remote.log.storage.system.enable" remote_log_storage_system_enable: bool = true, Any;
     /// Where the remote tier lives: `file:///dir`, `s3://bucket/prefix`, `gs://…`,
     /// `az://…`, `memory://`. Default: `<log.dirs>/remote-tier`. (Kafka configures a
     /// plugin class instead.)
-    #[serde(rename = "remote.log.storage.url")]
-    pub remote_log_storage_url: Option<String>,
-    /// Kafka's default is 30 s; sweeping in-memory state is cheap, and uploads start
-    /// sooner after a roll.
-    #[serde(rename = "remote.log.manager.task.interval.ms")]
-    pub remote_log_manager_task_interval_ms: i64,
-    #[serde(rename = "remote.log.manager.copy.max.bytes.per.second")]
-    pub remote_log_manager_copy_max_bytes_per_second: i64,
-    #[serde(rename = "remote.log.manager.fetch.max.bytes.per.second")]
-    pub remote_log_manager_fetch_max_bytes_per_second: i64,
-    #[serde(rename = "remote.log.manager.copier.thread.pool.size")]
-    pub remote_log_manager_copier_thread_pool_size: i32,
+    "remote.log.storage.url" remote_log_storage_url: Option<String> = None,
+        Holds(|v| v.as_deref().is_none_or(|u| REMOTE_SCHEMES.iter().any(|s| u.starts_with(s))),
+            "must start with file://, s3://, gs://, az:// or memory://");
+    /// Kafka's default is 30 s; sweeping in-memory state is cheap, and time-based
+    /// retention of the remote tier runs sooner (uploads start on each roll anyway).
+    "remote.log.manager.task.interval.ms" remote_log_manager_task_interval_ms: i64 = 500,
+        AtLeast(1);
+    "remote.log.manager.copy.max.bytes.per.second" remote_log_manager_copy_max_bytes_per_second: i64 = i64::MAX,
+        AtLeast(1);
+    "remote.log.manager.fetch.max.bytes.per.second" remote_log_manager_fetch_max_bytes_per_second: i64 = i64::MAX,
+        AtLeast(1);
+    "remote.log.manager.copier.thread.pool.size" remote_log_manager_copier_thread_pool_size: i32 = 4,
+        Within(1, 256);
     /// Concurrent GETs of remote chunks (Kafka: threads serving remote fetches).
-    #[serde(rename = "remote.log.reader.threads")]
-    pub remote_log_reader_threads: i32,
+    "remote.log.reader.threads" remote_log_reader_threads: i32 = 8, Within(1, 256);
     /// How long a Fetch waits for remote data before answering without it (Kafka's
     /// `remote.fetch.max.wait.ms`); the read goes on and fills the cache for the retry.
-    #[serde(rename = "remote.fetch.max.wait.ms")]
-    pub remote_fetch_max_wait_ms: i64,
-    #[serde(rename = "remote.log.index.file.cache.total.size.bytes")]
-    pub remote_log_index_file_cache_total_size_bytes: i64,
+    "remote.fetch.max.wait.ms" remote_fetch_max_wait_ms: i64 = 500, AtLeast(1);
+    "remote.log.index.file.cache.total.size.bytes" remote_log_index_file_cache_total_size_bytes: i64 = 64 << 20,
+        Within(1, MAX_MEMORY_BYTES);
     /// Strata: bytes of remote data fetched and cached per GET.
-    #[serde(rename = "remote.log.fetch.chunk.bytes")]
-    pub remote_log_fetch_chunk_bytes: i64,
+    "remote.log.fetch.chunk.bytes" remote_log_fetch_chunk_bytes: i64 = 4 << 20,
+        Within(65_536, 268_435_456);
     /// Strata: chunks fetched ahead of a sequential remote reader.
-    #[serde(rename = "remote.log.fetch.read.ahead.chunks")]
-    pub remote_log_fetch_read_ahead_chunks: i32,
-    /// Strata: bytes of remote chunks cached in memory.
-    #[serde(rename = "remote.log.cache.memory.bytes")]
-    pub remote_log_cache_memory_bytes: i64,
+    "remote.log.fetch.read.ahead.chunks" remote_log_fetch_read_ahead_chunks: i32 = 4, Within(0, 64);
+    /// Strata: bytes of remote chunks cached in memory (at least
+    /// `remote.log.fetch.chunk.bytes`).
+    "remote.log.cache.memory.bytes" remote_log_cache_memory_bytes: i64 = 256 << 20,
+        Within(65_536, MAX_MEMORY_BYTES);
     /// Strata: bytes of remote chunks cached on local disk (0: memory only).
-    #[serde(rename = "remote.log.cache.disk.bytes")]
-    pub remote_log_cache_disk_bytes: i64,
+    "remote.log.cache.disk.bytes" remote_log_cache_disk_bytes: i64 = 1 << 30,
+        Within(0, MAX_DISK_BYTES);
     /// Strata: directory of the disk cache. Default: `<log.dirs>/remote-cache`.
-    #[serde(rename = "remote.log.cache.dir")]
-    pub remote_log_cache_dir: Option<PathBuf>,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        Self {
-            node_id: 1,
-            listeners: "127.0.0.1:9092".into(),
-            advertised_listeners: None,
-            log_dirs: PathBuf::from("strata-data"),
-            num_partitions: 1,
-            default_replication_factor: 1,
-            auto_create_topics_enable: true,
-            delete_topic_enable: true,
-            socket_request_max_bytes: 104_857_600,
-            max_connections: 10_000,
-            queued_max_request_bytes: 256 * 1024 * 1024,
-            message_max_bytes: 1_048_588,
-            fetch_max_bytes: 57_671_680,
-            log_segment_bytes: 1_073_741_824,
-            log_roll_ms: None,
-            log_roll_hours: 168,
-            log_index_size_max_bytes: 10_485_760,
-            log_index_interval_bytes: 4096,
-            log_retention_ms: None,
-            log_retention_minutes: None,
-            log_retention_hours: 168,
-            log_retention_bytes: -1,
-            log_retention_check_interval_ms: 300_000,
-            producer_id_expiration_ms: 86_400_000,
-            producer_id_expiration_check_interval_ms: 600_000,
-            log_flush_offset_checkpoint_interval_ms: 60_000,
-            log_message_timestamp_type: "CreateTime".into(),
-            log_message_timestamp_before_max_ms: i64::MAX,
-            log_message_timestamp_after_max_ms: 3_600_000,
-            log_cleanup_policy: "delete".into(),
-            log_cleaner_enable: true,
-            log_cleaner_backoff_ms: 15_000,
-            log_cleaner_dedupe_buffer_size: 134_217_728,
-            log_cleaner_io_buffer_size: 524_288,
-            log_cleaner_io_max_bytes_per_second: f64::MAX,
-            offsets_topic_num_partitions: 50,
-            offsets_topic_segment_bytes: 104_857_600,
-            offsets_retention_minutes: 10_080,
-            offset_metadata_max_bytes: 4096,
-            group_min_session_timeout_ms: 6000,
-            group_max_session_timeout_ms: 1_800_000,
-            group_initial_rebalance_delay_ms: 3000,
-            group_max_size: i32::MAX,
-            max_partitions_per_request: 10_000,
-            max_partitions_per_broker: 100_000,
-            remote_log_storage_system_enable: true,
-            remote_log_storage_url: None,
-            remote_log_manager_task_interval_ms: 500,
-            remote_log_manager_copy_max_bytes_per_second: i64::MAX,
-            remote_log_manager_fetch_max_bytes_per_second: i64::MAX,
-            remote_log_manager_copier_thread_pool_size: 4,
-            remote_log_reader_threads: 8,
-            remote_fetch_max_wait_ms: 500,
-            remote_log_index_file_cache_total_size_bytes: 64 << 20,
-            remote_log_fetch_chunk_bytes: 4 << 20,
-            remote_log_fetch_read_ahead_chunks: 4,
-            remote_log_cache_memory_bytes: 256 << 20,
-            remote_log_cache_disk_bytes: 1 << 30,
-            remote_log_cache_dir: None,
-        }
-    }
+    "remote.log.cache.dir" remote_log_cache_dir: Option<PathBuf> = None, Any;
 }
 
 impl BrokerConfig {
@@ -265,10 +266,12 @@ pub struct ConfigProblem {
 }
 
 impl BrokerConfig {
-    /// Checks every value; returns all problems at once.
+    /// Checks every value (each key's rule, then the rules between keys); returns all
+    /// problems at once.
     pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
         let mut problems = Vec::new();
-        let mut check = |ok: bool, key: &'static str, value: String, reason: &str| {
+        self.check_each(&mut problems);
+        let mut relate = |ok: bool, key: &'static str, value: String, reason: &str| {
             if !ok {
                 problems.push(ConfigProblem {
                     key,
@@ -277,315 +280,23 @@ impl BrokerConfig {
                 });
             }
         };
-        check(
-            self.node_id >= 0,
-            "node.id",
-            self.node_id.to_string(),
-            "must be >= 0",
-        );
-        check(
-            self.listen_addr().is_ok(),
-            "listeners",
-            self.listeners.clone(),
-            "must be host:port or PLAINTEXT://host:port",
-        );
-        if let Some(adv) = &self.advertised_listeners {
-            check(
-                split_host_port(adv).is_some(),
-                "advertised.listeners",
-                adv.clone(),
-                "must be host:port or PLAINTEXT://host:port",
-            );
-        }
-        check(
-            self.num_partitions >= 1,
-            "num.partitions",
-            self.num_partitions.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.default_replication_factor >= 1,
-            "default.replication.factor",
-            self.default_replication_factor.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.socket_request_max_bytes >= 1024,
-            "socket.request.max.bytes",
-            self.socket_request_max_bytes.to_string(),
-            "must be >= 1024",
-        );
-        check(
-            self.max_connections >= 1,
-            "max.connections",
-            self.max_connections.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.queued_max_request_bytes >= self.socket_request_max_bytes as i64
-                && self.queued_max_request_bytes <= MAX_MEMORY_BYTES,
+        relate(
+            self.queued_max_request_bytes >= self.socket_request_max_bytes as i64,
             "queued.max.request.bytes",
             self.queued_max_request_bytes.to_string(),
-            "must be >= socket.request.max.bytes and <= 1099511627776",
+            "must be >= socket.request.max.bytes",
         );
-        check(
-            self.message_max_bytes >= 0,
-            "message.max.bytes",
-            self.message_max_bytes.to_string(),
-            "must be >= 0",
-        );
-        check(
-            self.fetch_max_bytes >= 1024,
-            "fetch.max.bytes",
-            self.fetch_max_bytes.to_string(),
-            "must be >= 1024",
-        );
-        check(
-            self.log_segment_bytes >= 1_048_576 && self.log_segment_bytes <= i32::MAX as i64,
-            "log.segment.bytes",
-            self.log_segment_bytes.to_string(),
-            "must be between 1048576 and 2147483647",
-        );
-        check(
-            self.log_roll_ms.is_none_or(|v| v >= 1),
-            "log.roll.ms",
-            format!("{:?}", self.log_roll_ms),
-            "must be >= 1",
-        );
-        check(
-            self.log_roll_hours >= 1,
-            "log.roll.hours",
-            self.log_roll_hours.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.log_index_size_max_bytes >= 4,
-            "log.index.size.max.bytes",
-            self.log_index_size_max_bytes.to_string(),
-            "must be >= 4",
-        );
-        check(
-            self.log_index_interval_bytes >= 0,
-            "log.index.interval.bytes",
-            self.log_index_interval_bytes.to_string(),
-            "must be >= 0",
-        );
-        check(
-            self.log_retention_ms.is_none_or(|v| v >= -1),
-            "log.retention.ms",
-            format!("{:?}", self.log_retention_ms),
-            "must be >= -1",
-        );
-        check(
-            self.producer_id_expiration_ms >= 1,
-            "producer.id.expiration.ms",
-            self.producer_id_expiration_ms.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.producer_id_expiration_check_interval_ms >= 1,
-            "producer.id.expiration.check.interval.ms",
-            self.producer_id_expiration_check_interval_ms.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.log_retention_check_interval_ms >= 1,
-            "log.retention.check.interval.ms",
-            self.log_retention_check_interval_ms.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.log_flush_offset_checkpoint_interval_ms >= 1,
-            "log.flush.offset.checkpoint.interval.ms",
-            self.log_flush_offset_checkpoint_interval_ms.to_string(),
-            "must be >= 1",
-        );
-        check(
-            matches!(
-                self.log_message_timestamp_type.as_str(),
-                "CreateTime" | "LogAppendTime"
-            ),
-            "log.message.timestamp.type",
-            self.log_message_timestamp_type.clone(),
-            "must be CreateTime or LogAppendTime",
-        );
-        check(
-            self.log_message_timestamp_before_max_ms >= 0,
-            "log.message.timestamp.before.max.ms",
-            self.log_message_timestamp_before_max_ms.to_string(),
-            "must be >= 0",
-        );
-        check(
-            self.log_message_timestamp_after_max_ms >= 0,
-            "log.message.timestamp.after.max.ms",
-            self.log_message_timestamp_after_max_ms.to_string(),
-            "must be >= 0",
-        );
-        check(
-            strata_log::validate_topic_config("cleanup.policy", &self.log_cleanup_policy).is_ok(),
-            "log.cleanup.policy",
-            self.log_cleanup_policy.clone(),
-            "must be delete, compact, or compact,delete",
-        );
-        check(
-            self.log_cleaner_backoff_ms >= 0,
-            "log.cleaner.backoff.ms",
-            self.log_cleaner_backoff_ms.to_string(),
-            "must be >= 0",
-        );
-        check(
-            (1024 * 1024..=MAX_MEMORY_BYTES).contains(&self.log_cleaner_dedupe_buffer_size),
-            "log.cleaner.dedupe.buffer.size",
-            self.log_cleaner_dedupe_buffer_size.to_string(),
-            "must be between 1048576 and 1099511627776",
-        );
-        check(
-            (4096..=1 << 30).contains(&self.log_cleaner_io_buffer_size),
-            "log.cleaner.io.buffer.size",
-            self.log_cleaner_io_buffer_size.to_string(),
-            "must be between 4096 and 1073741824",
-        );
-        check(
-            self.log_cleaner_io_max_bytes_per_second > 0.0,
-            "log.cleaner.io.max.bytes.per.second",
-            self.log_cleaner_io_max_bytes_per_second.to_string(),
-            "must be > 0",
-        );
-        check(
-            self.remote_log_manager_task_interval_ms >= 1,
-            "remote.log.manager.task.interval.ms",
-            self.remote_log_manager_task_interval_ms.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.remote_log_manager_copy_max_bytes_per_second >= 1,
-            "remote.log.manager.copy.max.bytes.per.second",
-            self.remote_log_manager_copy_max_bytes_per_second
-                .to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.remote_log_manager_fetch_max_bytes_per_second >= 1,
-            "remote.log.manager.fetch.max.bytes.per.second",
-            self.remote_log_manager_fetch_max_bytes_per_second
-                .to_string(),
-            "must be >= 1",
-        );
-        check(
-            (1..=256).contains(&self.remote_log_manager_copier_thread_pool_size),
-            "remote.log.manager.copier.thread.pool.size",
-            self.remote_log_manager_copier_thread_pool_size.to_string(),
-            "must be between 1 and 256",
-        );
-        check(
-            (1..=256).contains(&self.remote_log_reader_threads),
-            "remote.log.reader.threads",
-            self.remote_log_reader_threads.to_string(),
-            "must be between 1 and 256",
-        );
-        check(
-            self.remote_fetch_max_wait_ms >= 1,
-            "remote.fetch.max.wait.ms",
-            self.remote_fetch_max_wait_ms.to_string(),
-            "must be >= 1",
-        );
-        check(
-            (1..=MAX_MEMORY_BYTES).contains(&self.remote_log_index_file_cache_total_size_bytes),
-            "remote.log.index.file.cache.total.size.bytes",
-            self.remote_log_index_file_cache_total_size_bytes
-                .to_string(),
-            "must be between 1 and 1099511627776",
-        );
-        check(
-            (65_536..=268_435_456).contains(&self.remote_log_fetch_chunk_bytes),
-            "remote.log.fetch.chunk.bytes",
-            self.remote_log_fetch_chunk_bytes.to_string(),
-            "must be between 65536 and 268435456",
-        );
-        check(
-            (0..=64).contains(&self.remote_log_fetch_read_ahead_chunks),
-            "remote.log.fetch.read.ahead.chunks",
-            self.remote_log_fetch_read_ahead_chunks.to_string(),
-            "must be between 0 and 64",
-        );
-        check(
-            self.remote_log_cache_memory_bytes >= self.remote_log_fetch_chunk_bytes
-                && self.remote_log_cache_memory_bytes <= MAX_MEMORY_BYTES,
+        relate(
+            self.remote_log_cache_memory_bytes >= self.remote_log_fetch_chunk_bytes,
             "remote.log.cache.memory.bytes",
             self.remote_log_cache_memory_bytes.to_string(),
-            "must be >= remote.log.fetch.chunk.bytes and <= 1099511627776",
+            "must be >= remote.log.fetch.chunk.bytes",
         );
-        check(
-            (0..=MAX_DISK_BYTES).contains(&self.remote_log_cache_disk_bytes),
-            "remote.log.cache.disk.bytes",
-            self.remote_log_cache_disk_bytes.to_string(),
-            "must be between 0 and 1125899906842624",
-        );
-        if let Some(url) = &self.remote_log_storage_url {
-            check(
-                ["file://", "s3://", "gs://", "az://", "memory://"]
-                    .iter()
-                    .any(|s| url.starts_with(s)),
-                "remote.log.storage.url",
-                url.clone(),
-                "must start with file://, s3://, gs://, az:// or memory://",
-            );
-        }
-        check(
-            (1..=1000).contains(&self.offsets_topic_num_partitions),
-            "offsets.topic.num.partitions",
-            self.offsets_topic_num_partitions.to_string(),
-            "must be between 1 and 1000",
-        );
-        check(
-            self.offsets_topic_segment_bytes >= 1_048_576
-                && self.offsets_topic_segment_bytes <= i32::MAX as i64,
-            "offsets.topic.segment.bytes",
-            self.offsets_topic_segment_bytes.to_string(),
-            "must be between 1048576 and 2147483647",
-        );
-        check(
-            self.offsets_retention_minutes >= 1,
-            "offsets.retention.minutes",
-            self.offsets_retention_minutes.to_string(),
-            "must be >= 1",
-        );
-        check(
-            self.offset_metadata_max_bytes >= 0,
-            "offset.metadata.max.bytes",
-            self.offset_metadata_max_bytes.to_string(),
-            "must be >= 0",
-        );
-        check(
-            self.group_min_session_timeout_ms >= 0
-                && self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms,
+        relate(
+            self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms,
             "group.min.session.timeout.ms",
             self.group_min_session_timeout_ms.to_string(),
-            "must be >= 0 and <= group.max.session.timeout.ms",
-        );
-        check(
-            self.group_initial_rebalance_delay_ms >= 0,
-            "group.initial.rebalance.delay.ms",
-            self.group_initial_rebalance_delay_ms.to_string(),
-            "must be >= 0",
-        );
-        check(
-            self.group_max_size >= 1,
-            "group.max.size",
-            self.group_max_size.to_string(),
-            "must be >= 1",
-        );
-        check(
-            (1..=1_000_000).contains(&self.max_partitions_per_request),
-            "strata.max.partitions.per.request",
-            self.max_partitions_per_request.to_string(),
-            "must be between 1 and 1000000",
-        );
-        check(
-            (1..=10_000_000).contains(&self.max_partitions_per_broker),
-            "strata.max.partitions.per.broker",
-            self.max_partitions_per_broker.to_string(),
-            "must be between 1 and 10000000",
+            "must be <= group.max.session.timeout.ms",
         );
         if problems.is_empty() {
             Ok(())
@@ -594,172 +305,18 @@ impl BrokerConfig {
         }
     }
 
-    /// Every broker property with its value, for DescribeConfigs.
+    /// Every broker property with its value, for DescribeConfigs (the remote tier's
+    /// URL and cache directory with their defaults filled in).
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
-        vec![
-            ("node.id", self.node_id.to_string()),
-            ("listeners", self.listeners.clone()),
-            (
-                "advertised.listeners",
-                self.advertised_listeners.clone().unwrap_or_default(),
-            ),
-            ("log.dirs", self.log_dirs.display().to_string()),
-            ("num.partitions", self.num_partitions.to_string()),
-            (
-                "default.replication.factor",
-                self.default_replication_factor.to_string(),
-            ),
-            (
-                "auto.create.topics.enable",
-                self.auto_create_topics_enable.to_string(),
-            ),
-            ("delete.topic.enable", self.delete_topic_enable.to_string()),
-            (
-                "socket.request.max.bytes",
-                self.socket_request_max_bytes.to_string(),
-            ),
-            ("max.connections", self.max_connections.to_string()),
-            (
-                "queued.max.request.bytes",
-                self.queued_max_request_bytes.to_string(),
-            ),
-            ("message.max.bytes", self.message_max_bytes.to_string()),
-            ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
-            ("log.segment.bytes", self.log_segment_bytes.to_string()),
-            ("log.roll.ms", opt(self.log_roll_ms)),
-            ("log.roll.hours", self.log_roll_hours.to_string()),
-            (
-                "log.index.size.max.bytes",
-                self.log_index_size_max_bytes.to_string(),
-            ),
-            (
-                "log.index.interval.bytes",
-                self.log_index_interval_bytes.to_string(),
-            ),
-            ("log.retention.ms", opt(self.log_retention_ms)),
-            ("log.retention.minutes", opt(self.log_retention_minutes)),
-            ("log.retention.hours", self.log_retention_hours.to_string()),
-            ("log.retention.bytes", self.log_retention_bytes.to_string()),
-            (
-                "log.retention.check.interval.ms",
-                self.log_retention_check_interval_ms.to_string(),
-            ),
-            (
-                "producer.id.expiration.ms",
-                self.producer_id_expiration_ms.to_string(),
-            ),
-            (
-                "producer.id.expiration.check.interval.ms",
-                self.producer_id_expiration_check_interval_ms.to_string(),
-            ),
-            (
-                "log.flush.offset.checkpoint.interval.ms",
-                self.log_flush_offset_checkpoint_interval_ms.to_string(),
-            ),
-            (
-                "log.message.timestamp.type",
-                self.log_message_timestamp_type.clone(),
-            ),
-            (
-                "log.message.timestamp.before.max.ms",
-                self.log_message_timestamp_before_max_ms.to_string(),
-            ),
-            (
-                "log.message.timestamp.after.max.ms",
-                self.log_message_timestamp_after_max_ms.to_string(),
-            ),
-            ("log.cleanup.policy", self.log_cleanup_policy.clone()),
-            ("log.cleaner.enable", self.log_cleaner_enable.to_string()),
-            (
-                "log.cleaner.backoff.ms",
-                self.log_cleaner_backoff_ms.to_string(),
-            ),
-            (
-                "log.cleaner.dedupe.buffer.size",
-                self.log_cleaner_dedupe_buffer_size.to_string(),
-            ),
-            (
-                "log.cleaner.io.buffer.size",
-                self.log_cleaner_io_buffer_size.to_string(),
-            ),
-            (
-                "log.cleaner.io.max.bytes.per.second",
-                self.log_cleaner_io_max_bytes_per_second.to_string(),
-            ),
-            (
-                "offsets.topic.num.partitions",
-                self.offsets_topic_num_partitions.to_string(),
-            ),
-            (
-                "remote.log.storage.system.enable",
-                self.remote_log_storage_system_enable.to_string(),
-            ),
-            ("remote.log.storage.url", self.remote_storage_url()),
-            (
-                "remote.log.manager.task.interval.ms",
-                self.remote_log_manager_task_interval_ms.to_string(),
-            ),
-            (
-                "remote.log.manager.copy.max.bytes.per.second",
-                self.remote_log_manager_copy_max_bytes_per_second
-                    .to_string(),
-            ),
-            (
-                "remote.log.manager.fetch.max.bytes.per.second",
-                self.remote_log_manager_fetch_max_bytes_per_second
-                    .to_string(),
-            ),
-            (
-                "remote.log.reader.threads",
-                self.remote_log_reader_threads.to_string(),
-            ),
-            (
-                "remote.log.fetch.chunk.bytes",
-                self.remote_log_fetch_chunk_bytes.to_string(),
-            ),
-            (
-                "remote.log.cache.memory.bytes",
-                self.remote_log_cache_memory_bytes.to_string(),
-            ),
-            (
-                "remote.log.cache.disk.bytes",
-                self.remote_log_cache_disk_bytes.to_string(),
-            ),
-            (
-                "offsets.topic.segment.bytes",
-                self.offsets_topic_segment_bytes.to_string(),
-            ),
-            (
-                "offsets.retention.minutes",
-                self.offsets_retention_minutes.to_string(),
-            ),
-            (
-                "offset.metadata.max.bytes",
-                self.offset_metadata_max_bytes.to_string(),
-            ),
-            (
-                "group.min.session.timeout.ms",
-                self.group_min_session_timeout_ms.to_string(),
-            ),
-            (
-                "group.max.session.timeout.ms",
-                self.group_max_session_timeout_ms.to_string(),
-            ),
-            (
-                "group.initial.rebalance.delay.ms",
-                self.group_initial_rebalance_delay_ms.to_string(),
-            ),
-            ("group.max.size", self.group_max_size.to_string()),
-            (
-                "strata.max.partitions.per.request",
-                self.max_partitions_per_request.to_string(),
-            ),
-            (
-                "strata.max.partitions.per.broker",
-                self.max_partitions_per_broker.to_string(),
-            ),
-        ]
+        let mut all = self.values();
+        for (key, value) in &mut all {
+            match *key {
+                "remote.log.storage.url" => *value = self.remote_storage_url(),
+                "remote.log.cache.dir" => *value = self.remote_cache_dir().display().to_string(),
+                _ => {}
+            }
+        }
+        all
     }
 
     /// The group coordinator's settings.
@@ -776,14 +333,7 @@ impl BrokerConfig {
 
     /// The address to bind.
     pub fn listen_addr(&self) -> Result<std::net::SocketAddr, String> {
-        let (host, port) = split_host_port(&self.listeners)
-            .ok_or_else(|| format!("bad listener {}", self.listeners))?;
-        use std::net::ToSocketAddrs;
-        (host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| e.to_string())?
-            .next()
-            .ok_or_else(|| format!("{} resolves to no address", self.listeners))
+        resolve(&self.listeners)
     }
 
     /// The host and port clients are told to use.
@@ -822,6 +372,18 @@ impl BrokerConfig {
             other_overrides: Default::default(),
         }
     }
+}
+
+/// The address a `listeners` value binds.
+fn resolve(listeners: &str) -> Result<std::net::SocketAddr, String> {
+    let (host, port) =
+        split_host_port(listeners).ok_or_else(|| format!("bad listener {listeners}"))?;
+    use std::net::ToSocketAddrs;
+    (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{listeners} resolves to no address"))
 }
 
 fn split_host_port(s: &str) -> Option<(String, u16)> {
@@ -879,6 +441,43 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "{k} not refused: {keys:?}");
         }
+    }
+
+    /// The table is the only list of keys: each is unique, described, and parsed
+    /// under its own name.
+    #[test]
+    fn every_key_is_parsed_validated_and_described() {
+        let keys = BrokerConfig::KEYS;
+        let unique: std::collections::BTreeSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "a key is listed twice");
+        let described: Vec<_> = BrokerConfig::default()
+            .describe()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(described, keys);
+        for key in keys {
+            let text = format!("{{\"{key}\": [[]]}}");
+            let err = serde_json::from_str::<BrokerConfig>(&text)
+                .expect_err("no key takes a list of lists")
+                .to_string();
+            assert!(
+                !err.contains("unknown field"),
+                "{key} is not a field name: {err}"
+            );
+        }
+        let bad = BrokerConfig {
+            remote_log_fetch_read_ahead_chunks: 65,
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err(),
+            vec![ConfigProblem {
+                key: "remote.log.fetch.read.ahead.chunks",
+                value: "65".into(),
+                reason: "must be between 0 and 64".into(),
+            }]
+        );
     }
 
     #[test]
