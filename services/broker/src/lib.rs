@@ -8,6 +8,7 @@
 mod config;
 mod config_types;
 mod connection;
+mod context;
 mod dispatch;
 mod errors;
 mod group_shell;

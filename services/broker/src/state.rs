@@ -53,10 +53,10 @@ impl From<CommitError> for AdminError {
 
 /// The state shared by every connection of one node.
 pub struct BrokerState {
-    pub config: BrokerConfig,
-    pub node_id: i32,
-    pub advertised: (String, i32),
-    pub cluster_id: String,
+    pub(crate) config: BrokerConfig,
+    pub(crate) node_id: i32,
+    pub(crate) advertised: (String, i32),
+    pub(crate) cluster_id: String,
     log_defaults: LogConfig,
     /// Where metadata changes are decided and made durable (today the local
     /// controller; a Raft quorum's client behind the same trait).
@@ -66,14 +66,14 @@ pub struct BrokerState {
     /// Serializes publishing, so images reach the logs in commit order.
     pub(crate) publishing: Mutex<()>,
     /// The partitions hosted here, and through it the node's logs.
-    pub replicas: ReplicaManager,
+    pub(crate) replicas: ReplicaManager,
     /// The remote log manager, unless `remote.log.storage.system.enable` is false.
     tier: Option<Arc<RemoteLogManager>>,
     producer_ids: Mutex<std::ops::Range<i64>>,
     /// The consumer-group coordinator, reached through its task.
-    pub groups: GroupShell,
+    pub(crate) groups: GroupShell,
     /// Where this node reads the time (timestamps, retention, expiry, timers).
-    pub clock: SharedClock,
+    pub(crate) clock: SharedClock,
 }
 
 /// A topic as created (or as it would be, for `validate_only`).

@@ -8,12 +8,12 @@ use kafka_protocol::ResponseError;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::str_bytes;
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     _ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {

@@ -4,8 +4,8 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::ResponseError;
 
+use crate::context::ClusterView;
 use crate::dispatch::{RequestContext, SUPPORTED_APIS};
-use crate::state::BrokerState;
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
@@ -20,7 +20,7 @@ fn api_keys() -> Vec<ApiVersion> {
 }
 
 pub async fn handle(
-    _state: &BrokerState,
+    _state: &impl ClusterView,
     _ctx: &RequestContext,
     _req: ApiVersionsRequest,
 ) -> ApiVersionsResponse {

@@ -4,12 +4,13 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::str_bytes;
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::{off_worker, BrokerState};
+use crate::state::off_worker;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     _ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {

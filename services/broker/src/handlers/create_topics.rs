@@ -10,9 +10,10 @@ use kafka_protocol::ResponseError;
 use strata_metadata::CreateTopicSpec;
 
 use super::str_bytes;
+use crate::context::{AdminOps, RemoteTopic};
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::{off_worker, BrokerState};
+use crate::state::off_worker;
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
@@ -20,7 +21,7 @@ pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     ctx: &RequestContext,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
@@ -35,7 +36,7 @@ pub async fn handle(
     let mut results = Vec::with_capacity(req.topics.len());
     // Partitions asked for so far in this request (strata.max.partitions.per.request).
     let mut requested: i64 = 0;
-    let per_request = i64::from(state.config.max_partitions_per_request);
+    let per_request = i64::from(state.admin_settings().max_partitions_per_request);
     for t in req.topics {
         let name = t.name.to_string();
         let result = CreatableTopicResult::default()
@@ -101,7 +102,7 @@ pub async fn handle(
             configs,
         };
         let wanted = match (spec.assignments.len(), spec.num_partitions) {
-            (0, -1) => i64::from(state.config.num_partitions),
+            (0, -1) => i64::from(state.admin_settings().num_partitions),
             (0, n) => i64::from(n.max(0)),
             (n, _) => n as i64,
         };
@@ -172,27 +173,9 @@ pub async fn handle(
 pub const RECOVER_FROM_REMOTE: &str = "strata.recover.from.remote";
 
 /// The newest live incarnation of `name` in the remote tier.
-async fn find_recoverable(
-    state: &BrokerState,
-    name: &str,
-) -> Result<
-    (
-        strata_proto::TopicId,
-        Vec<strata_tiered::RecoveredPartition>,
-    ),
-    String,
-> {
-    let Some(tier) = state.tier() else {
-        return Err(format!(
-            "{RECOVER_FROM_REMOTE}: tiered storage is disabled on this broker"
-        ));
-    };
-    match tier.find_in_bucket(name).await {
-        Ok(Some(found)) => Ok(found),
-        Ok(None) => Err(format!(
-            "{RECOVER_FROM_REMOTE}: the remote tier ({}) holds no live topic named {name}",
-            tier.url()
-        )),
-        Err(e) => Err(format!("{RECOVER_FROM_REMOTE}: {e}")),
-    }
+async fn find_recoverable(state: &impl AdminOps, name: &str) -> Result<RemoteTopic, String> {
+    state
+        .find_in_remote_tier(name)
+        .await
+        .map_err(|e| format!("{RECOVER_FROM_REMOTE}: {e}"))
 }

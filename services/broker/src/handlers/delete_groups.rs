@@ -5,19 +5,19 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupI
 use strata_groups::{Reply, Request};
 
 use super::str_bytes;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     _ctx: &RequestContext,
     req: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let request = Request::DeleteGroups {
         group_ids: req.groups_names.iter().map(|g| g.to_string()).collect(),
     };
-    let results = match state.groups.call(request).await {
+    let results = match state.groups().call(request).await {
         Ok(Reply::DeleteGroups(list)) => list
             .into_iter()
             .map(|(g, e)| {

@@ -5,12 +5,13 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, topic_name};
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::{off_worker, BrokerState};
+use crate::state::off_worker;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     ctx: &RequestContext,
     req: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -45,7 +46,7 @@ pub async fn handle(
             let Some(name) = name else {
                 return result.with_error_code(ResponseError::UnknownTopicId.code());
             };
-            if !state.config.delete_topic_enable {
+            if !state.admin_settings().delete_topic_enable {
                 return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
             }
             match off_worker(|| state.delete_topic(&name)) {

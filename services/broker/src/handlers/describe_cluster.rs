@@ -5,20 +5,20 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
+use crate::context::ClusterView;
 use crate::dispatch::RequestContext;
-use crate::state::BrokerState;
 
 /// Kafka's endpoint types: 1 = brokers, 2 = controllers.
 const ENDPOINT_BROKERS: i8 = 1;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl ClusterView,
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default()
-        .with_cluster_id(str_bytes(state.cluster_id.clone()))
-        .with_controller_id(BrokerId(state.node_id))
+        .with_cluster_id(str_bytes(state.cluster_id().to_string()))
+        .with_controller_id(BrokerId(state.node_id()))
         .with_endpoint_type(ENDPOINT_BROKERS);
     if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
         return resp
@@ -27,9 +27,9 @@ pub async fn handle(
                 "only the broker endpoint type is served by brokers",
             )));
     }
-    let (host, port) = &state.advertised;
+    let (host, port) = state.advertised();
     resp.with_brokers(vec![DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(state.node_id))
-        .with_host(str_bytes(host.clone()))
-        .with_port(*port)])
+        .with_broker_id(BrokerId(state.node_id()))
+        .with_host(str_bytes(host.to_string()))
+        .with_port(port)])
 }

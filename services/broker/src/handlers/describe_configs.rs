@@ -8,14 +8,14 @@ use kafka_protocol::ResponseError;
 
 use super::create_topics::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
 use super::str_bytes;
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
-use crate::state::BrokerState;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     ctx: &RequestContext,
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -56,17 +56,16 @@ pub async fn handle(
                 }
                 RESOURCE_BROKER => {
                     let name = r.resource_name.as_str();
-                    if !name.is_empty() && name != state.node_id.to_string() {
+                    if !name.is_empty() && name != state.node_id().to_string() {
                         return result
                             .with_error_code(ResponseError::InvalidRequest.code())
                             .with_error_message(Some(str_bytes(format!(
                                 "unexpected broker id, expected {} but received {name}",
-                                state.node_id
+                                state.node_id()
                             ))));
                     }
                     state
-                        .config
-                        .describe()
+                        .broker_configs()
                         .into_iter()
                         .map(|(k, v)| (k.to_string(), v, SOURCE_STATIC_BROKER, true))
                         .collect()

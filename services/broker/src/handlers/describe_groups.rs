@@ -5,12 +5,12 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 use strata_groups::{Reply, Request};
 
 use super::str_bytes;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     ctx: &RequestContext,
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
@@ -18,7 +18,7 @@ pub async fn handle(
     let request = Request::DescribeGroups {
         group_ids: req.groups.iter().map(|g| g.to_string()).collect(),
     };
-    let groups = match state.groups.call(request).await {
+    let groups = match state.groups().call(request).await {
         Ok(Reply::DescribeGroups(list)) => list
             .into_iter()
             .map(|g| {

@@ -11,14 +11,14 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 
 use super::str_bytes;
+use crate::context::DataPlane;
 use crate::dispatch::RequestContext;
-use crate::state::BrokerState;
 
 /// Kafka's value for volume sizes it cannot tell.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl DataPlane,
     _ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
@@ -29,7 +29,7 @@ pub async fn handle(
     });
     let mut local: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
     let mut remote: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
-    for p in state.replicas.partitions() {
+    for p in state.partitions() {
         let tp = p.topic_partition();
         if let Some(w) = &wanted {
             if !w
@@ -55,11 +55,11 @@ pub async fn handle(
             );
         }
     }
-    let dir = std::path::absolute(&state.config.log_dirs)
-        .unwrap_or_else(|_| state.config.log_dirs.clone());
+    let dir =
+        std::path::absolute(state.log_dir()).unwrap_or_else(|_| state.log_dir().to_path_buf());
     let mut results = vec![result(dir.display().to_string(), local)];
-    if let Some(tier) = state.tier() {
-        results.push(result(tier.url().to_string(), remote));
+    if let Some(url) = state.remote_tier_url() {
+        results.push(result(url.to_string(), remote));
     }
     DescribeLogDirsResponse::default().with_results(results)
 }

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use strata_tiered::TieredRead;
 
+use crate::context::DataPlane;
 use crate::dispatch::RequestContext;
 use crate::errors;
 use crate::response_frame::FetchAnswer;
-use crate::state::BrokerState;
 
 /// One requested partition, resolved once per request.
 struct Wanted {
@@ -28,7 +28,11 @@ struct Wanted {
 /// One partition's answer; remote records come as several buffers.
 type PartitionAnswer = (PartitionData, Option<Vec<Bytes>>);
 
-pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest) -> FetchAnswer {
+pub async fn handle(
+    state: &impl DataPlane,
+    ctx: &RequestContext,
+    req: FetchRequest,
+) -> FetchAnswer {
     let image = state.image();
     let by_id = ctx.api_version >= 13;
     let mut topics: Vec<(kafka_protocol::messages::TopicName, Uuid)> = Vec::new();
@@ -54,7 +58,7 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
     }
     // The broker's fetch.max.bytes caps what any request may ask for, so memory per
     // fetch is bounded by configuration (plus one oversized batch, KIP-74).
-    let cap = state.config.fetch_max_bytes.max(0) as usize;
+    let cap = state.fetch_max_bytes();
     let max_total = if req.max_bytes <= 0 {
         cap
     } else {
@@ -123,7 +127,7 @@ pub async fn handle(state: &BrokerState, ctx: &RequestContext, req: FetchRequest
 /// Returns the partition answers, the bytes read, and whether to answer at once
 /// (an error, or remote data that did not arrive within `remote.fetch.max.wait.ms`).
 async fn read_all(
-    state: &BrokerState,
+    state: &impl DataPlane,
     wanted: &[Wanted],
     max_total: usize,
     version: i16,

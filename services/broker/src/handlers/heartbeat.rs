@@ -3,12 +3,12 @@
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use strata_groups::{Reply, Request};
 
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     _ctx: &RequestContext,
     req: HeartbeatRequest,
 ) -> HeartbeatResponse {
@@ -18,7 +18,7 @@ pub async fn handle(
         member_id: req.member_id.to_string(),
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
     };
-    let code = match state.groups.call(request).await {
+    let code = match state.groups().call(request).await {
         Ok(Reply::Heartbeat(e)) => errors::group_error_code(e.as_ref()),
         _ => errors::coordinator_unavailable(),
     };

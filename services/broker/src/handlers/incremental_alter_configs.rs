@@ -8,9 +8,9 @@ use kafka_protocol::ResponseError;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::str_bytes;
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::BrokerState;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -18,7 +18,7 @@ const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     _ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {

@@ -3,11 +3,11 @@
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     _ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {

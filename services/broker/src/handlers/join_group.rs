@@ -5,12 +5,12 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use strata_groups::{Reply, Request};
 
 use super::str_bytes;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     ctx: &RequestContext,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
@@ -40,7 +40,7 @@ pub async fn handle(
     let resp = JoinGroupResponse::default()
         .with_generation_id(-1)
         .with_member_id(req.member_id.clone());
-    match state.groups.call(request).await {
+    match state.groups().call(request).await {
         Ok(Reply::JoinGroup(r)) => {
             let members = r
                 .members

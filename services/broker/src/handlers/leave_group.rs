@@ -5,12 +5,12 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use strata_groups::{Reply, Request};
 
 use super::str_bytes;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     ctx: &RequestContext,
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
@@ -33,7 +33,7 @@ pub async fn handle(
         group_id: req.group_id.to_string(),
         members,
     };
-    match state.groups.call(request).await {
+    match state.groups().call(request).await {
         Ok(Reply::LeaveGroup { error, members }) => {
             if !batched {
                 // v0-2 report the single member's error at the top level.

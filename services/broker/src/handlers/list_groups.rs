@@ -5,12 +5,12 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use strata_groups::{Reply, Request};
 
 use super::str_bytes;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     ctx: &RequestContext,
     req: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -19,7 +19,7 @@ pub async fn handle(
         states_filter: req.states_filter.iter().map(|s| s.to_string()).collect(),
         types_filter: req.types_filter.iter().map(|s| s.to_string()).collect(),
     };
-    match state.groups.call(request).await {
+    match state.groups().call(request).await {
         Ok(Reply::ListGroups(groups)) => ListGroupsResponse::default().with_groups(
             groups
                 .into_iter()

@@ -9,9 +9,9 @@ use kafka_protocol::ResponseError;
 
 use strata_tiered::OffsetSpec;
 
+use crate::context::DataPlane;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -20,7 +20,7 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl DataPlane,
     ctx: &RequestContext,
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {

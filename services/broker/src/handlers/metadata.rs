@@ -9,12 +9,13 @@ use strata_metadata::{CreateTopicSpec, MetadataImage, TopicImage};
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::{AdminError, BrokerState};
+use crate::state::AdminError;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl AdminOps,
     ctx: &RequestContext,
     req: MetadataRequest,
 ) -> MetadataResponse {
@@ -52,15 +53,15 @@ pub async fn handle(
             }
         }
     }
-    let (host, port) = &state.advertised;
+    let (host, port) = state.advertised();
     let v = ctx.api_version;
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(state.node_id))
-            .with_host(str_bytes(host.clone()))
-            .with_port(*port)])
-        .with_cluster_id((v >= 2).then(|| str_bytes(state.cluster_id.clone())))
-        .with_controller_id(BrokerId(if v >= 1 { state.node_id } else { -1 }))
+            .with_node_id(BrokerId(state.node_id()))
+            .with_host(str_bytes(host.to_string()))
+            .with_port(port)])
+        .with_cluster_id((v >= 2).then(|| str_bytes(state.cluster_id().to_string())))
+        .with_controller_id(BrokerId(if v >= 1 { state.node_id() } else { -1 }))
         .with_topics(topics)
 }
 
@@ -69,7 +70,7 @@ fn all_topics(image: &MetadataImage, version: i16, out: &mut Vec<MetadataRespons
 }
 
 fn describe_or_create(
-    state: &BrokerState,
+    state: &impl AdminOps,
     name: &str,
     may_create: bool,
     version: i16,
@@ -82,7 +83,7 @@ fn describe_or_create(
     if let Some(t) = state.image().topic(name) {
         return describe(t, version);
     }
-    if !(may_create && state.config.auto_create_topics_enable) {
+    if !(may_create && state.admin_settings().auto_create_topics_enable) {
         if let Err(e) = strata_metadata::controller::validate_topic_name(name) {
             return unknown(errors::controller_error(&e).0);
         }

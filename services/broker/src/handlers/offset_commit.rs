@@ -11,12 +11,12 @@ use kafka_protocol::ResponseError;
 use strata_groups::{OffsetCommitEntry, Reply, Request};
 
 use super::topic_name;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     _ctx: &RequestContext,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
@@ -54,7 +54,7 @@ pub async fn handle(
             group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
             offsets: entries,
         };
-        let outcome: BTreeMap<(String, i32), i16> = match state.groups.call(request).await {
+        let outcome: BTreeMap<(String, i32), i16> = match state.groups().call(request).await {
             Ok(Reply::OffsetCommit(list)) => list
                 .into_iter()
                 .map(|(tp, e)| (tp, errors::group_error_code(e.as_ref())))

@@ -7,12 +7,12 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use strata_groups::{Reply, Request};
 
 use super::topic_name;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     _ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
@@ -29,7 +29,7 @@ pub async fn handle(
         group_id: req.group_id.to_string(),
         partitions,
     };
-    match state.groups.call(request).await {
+    match state.groups().call(request).await {
         Ok(Reply::OffsetDelete { error, partitions }) => {
             let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
             for ((t, p), e) in partitions {

@@ -8,16 +8,16 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse}
 use strata_groups::{Reply, Request};
 
 use super::{str_bytes, topic_name};
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 type Committed = Vec<(String, i32, i64, i32, Option<String>)>;
 /// (partition, offset, leader epoch, metadata)
 type PartitionOffsets = Vec<(i32, i64, i32, Option<String>)>;
 
 async fn fetch(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     group_id: String,
     partitions: Option<Vec<(String, i32)>>,
     require_stable: bool,
@@ -27,7 +27,7 @@ async fn fetch(
         partitions,
         require_stable,
     };
-    match state.groups.call(request).await {
+    match state.groups().call(request).await {
         Ok(Reply::OffsetFetch { error, offsets }) => {
             (errors::group_error_code(error.as_ref()), offsets)
         }
@@ -47,7 +47,7 @@ fn group_by_topic(offsets: Committed) -> Vec<(String, PartitionOffsets)> {
 }
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     ctx: &RequestContext,
     req: OffsetFetchRequest,
 ) -> OffsetFetchResponse {

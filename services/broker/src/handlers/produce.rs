@@ -5,19 +5,19 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, topic_name};
+use crate::context::DataPlane;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl DataPlane,
     ctx: &RequestContext,
     req: ProduceRequest,
 ) -> ProduceResponse {
     let image = state.image();
     let acks_ok = matches!(req.acks, -1..=1);
     let transactional = req.transactional_id.is_some();
-    let now = state.clock.now_ms();
+    let now = state.now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     // acks=all successes: (topic index, partition index, partition, offset to commit).
     let mut committed = Vec::new();

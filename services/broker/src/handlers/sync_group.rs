@@ -4,12 +4,12 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use strata_groups::{Reply, Request};
 
 use super::str_bytes;
+use crate::context::GroupAccess;
 use crate::dispatch::RequestContext;
 use crate::errors;
-use crate::state::BrokerState;
 
 pub async fn handle(
-    state: &BrokerState,
+    state: &impl GroupAccess,
     ctx: &RequestContext,
     req: SyncGroupRequest,
 ) -> SyncGroupResponse {
@@ -26,7 +26,7 @@ pub async fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     };
-    match state.groups.call(request).await {
+    match state.groups().call(request).await {
         Ok(Reply::SyncGroup(r)) => {
             let mut out = SyncGroupResponse::default()
                 .with_error_code(errors::group_error_code(r.error.as_ref()))

@@ -1,0 +1,243 @@
+//! The narrow views handlers get of the node. Each handler takes the one it needs, so
+//! what a handler may touch is in its signature (a Fetch cannot create topics, a group
+//! handler cannot read logs), and a handler can be driven by a test double of its
+//! view. [`BrokerState`] implements them all; `dispatch` hands each handler the state
+//! as the view it asks for.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_log::LogConfig;
+use strata_metadata::{CreateTopicSpec, MetadataImage, TopicImage};
+use strata_proto::TopicId;
+use strata_replication::Partition;
+use strata_tiered::RecoveredPartition;
+
+use crate::group_shell::GroupShell;
+use crate::state::{AdminError, BrokerState, CreatedTopic};
+
+/// The cluster as this node serves it: the metadata image and who this node is.
+pub trait ClusterView: Send + Sync {
+    /// The metadata image this node serves (cheap: an `Arc` clone).
+    fn image(&self) -> Arc<MetadataImage>;
+    fn node_id(&self) -> i32;
+    /// The host and port clients are told to use.
+    fn advertised(&self) -> (&str, i32);
+    fn cluster_id(&self) -> &str;
+}
+
+/// The data plane: the partitions hosted here and the bounds on reading them.
+pub trait DataPlane: ClusterView {
+    /// The partition as hosted here, if the topic and partition exist.
+    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>>;
+    /// Every hosted partition, sorted by topic and index.
+    fn partitions(&self) -> Vec<Arc<Partition>>;
+    /// `fetch.max.bytes`: the most one Fetch response carries.
+    fn fetch_max_bytes(&self) -> usize;
+    /// The node's clock.
+    fn now_ms(&self) -> i64;
+    /// The local log directory.
+    fn log_dir(&self) -> &Path;
+    /// The remote tier's URL, when tiered storage is on.
+    fn remote_tier_url(&self) -> Option<&str>;
+}
+
+/// The broker settings admin handlers apply before asking the controller.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminSettings {
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub num_partitions: i32,
+    pub max_partitions_per_request: i32,
+}
+
+/// Admin operations: decided and made durable by the controller, applied to this
+/// node by the metadata publisher. Durable on return.
+pub trait AdminOps: ClusterView {
+    fn admin_settings(&self) -> AdminSettings;
+    /// Broker defaults with the topic's overrides applied.
+    fn log_config_for(&self, topic: &TopicImage) -> LogConfig;
+    /// The topic configs the broker's properties imply.
+    fn log_defaults(&self) -> &LogConfig;
+    /// Every broker property with its value, for DescribeConfigs.
+    fn broker_configs(&self) -> Vec<(&'static str, String)>;
+    fn create_topic(
+        &self,
+        spec: CreateTopicSpec,
+        validate_only: bool,
+    ) -> Result<CreatedTopic, AdminError>;
+    /// [`Self::create_topic`] adopting what the remote tier holds (see
+    /// [`BrokerState::create_topic_from`]).
+    fn create_topic_from(
+        &self,
+        spec: CreateTopicSpec,
+        validate_only: bool,
+        recovered: Option<(TopicId, &[RecoveredPartition])>,
+    ) -> Result<CreatedTopic, AdminError>;
+    fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError>;
+    fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: BTreeMap<i32, Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<(), AdminError>;
+    fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<(), AdminError>;
+    /// A producer id never handed out before on this cluster.
+    fn next_producer_id(&self) -> Result<i64, AdminError>;
+    /// The newest live incarnation of topic `name` in the remote tier, or why there
+    /// is none to recover.
+    fn find_in_remote_tier(
+        &self,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<RemoteTopic, String>> + Send;
+}
+
+/// A topic found in the remote tier: its id and what each partition holds there.
+pub type RemoteTopic = (TopicId, Vec<RecoveredPartition>);
+
+/// The group coordinator, and the cluster it answers for.
+pub trait GroupAccess: ClusterView {
+    fn groups(&self) -> &GroupShell;
+}
+
+impl ClusterView for BrokerState {
+    fn image(&self) -> Arc<MetadataImage> {
+        BrokerState::image(self)
+    }
+
+    fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    fn advertised(&self) -> (&str, i32) {
+        (&self.advertised.0, self.advertised.1)
+    }
+
+    fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+}
+
+impl DataPlane for BrokerState {
+    fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        BrokerState::partition(self, topic, partition)
+    }
+
+    fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.replicas.partitions()
+    }
+
+    fn fetch_max_bytes(&self) -> usize {
+        self.config.fetch_max_bytes.max(0) as usize
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn log_dir(&self) -> &Path {
+        &self.config.log_dirs
+    }
+
+    fn remote_tier_url(&self) -> Option<&str> {
+        self.tier().map(|t| t.url())
+    }
+}
+
+impl AdminOps for BrokerState {
+    fn admin_settings(&self) -> AdminSettings {
+        AdminSettings {
+            auto_create_topics_enable: self.config.auto_create_topics_enable,
+            delete_topic_enable: self.config.delete_topic_enable,
+            num_partitions: self.config.num_partitions,
+            max_partitions_per_request: self.config.max_partitions_per_request,
+        }
+    }
+
+    fn log_config_for(&self, topic: &TopicImage) -> LogConfig {
+        BrokerState::log_config_for(self, topic)
+    }
+
+    fn log_defaults(&self) -> &LogConfig {
+        BrokerState::log_defaults(self)
+    }
+
+    fn broker_configs(&self) -> Vec<(&'static str, String)> {
+        self.config.describe()
+    }
+
+    fn create_topic(
+        &self,
+        spec: CreateTopicSpec,
+        validate_only: bool,
+    ) -> Result<CreatedTopic, AdminError> {
+        BrokerState::create_topic(self, spec, validate_only)
+    }
+
+    fn create_topic_from(
+        &self,
+        spec: CreateTopicSpec,
+        validate_only: bool,
+        recovered: Option<(TopicId, &[RecoveredPartition])>,
+    ) -> Result<CreatedTopic, AdminError> {
+        BrokerState::create_topic_from(self, spec, validate_only, recovered)
+    }
+
+    fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError> {
+        BrokerState::delete_topic(self, name)
+    }
+
+    fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: BTreeMap<i32, Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        BrokerState::create_partitions(self, name, count, assignments, validate_only)
+    }
+
+    fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        BrokerState::alter_topic_configs(self, name, set, delete, replace_all, validate_only)
+    }
+
+    fn next_producer_id(&self) -> Result<i64, AdminError> {
+        BrokerState::next_producer_id(self)
+    }
+
+    async fn find_in_remote_tier(&self, name: &str) -> Result<RemoteTopic, String> {
+        let Some(tier) = self.tier() else {
+            return Err("tiered storage is disabled on this broker".into());
+        };
+        match tier.find_in_bucket(name).await {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(format!(
+                "the remote tier ({}) holds no live topic named {name}",
+                tier.url()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl GroupAccess for BrokerState {
+    fn groups(&self) -> &GroupShell {
+        &self.groups
+    }
+}
