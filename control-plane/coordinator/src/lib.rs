@@ -16,7 +16,7 @@ mod shard;
 
 pub use machine::{Output, RequestId, StateMachine};
 pub use runtime::{CoordinatorRuntime, NotCoordinator};
-pub use shard::{LoadError, PartitionWriter, WriteError};
+pub use shard::{LoadError, PartitionWriter, SourceError, WriteError, WriteFailure};
 
 #[cfg(test)]
 mod tests;

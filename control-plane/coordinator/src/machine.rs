@@ -42,6 +42,6 @@ pub trait StateMachine: Send + 'static {
     /// Forgets all state (before a replay rebuilds it).
     fn reset(&mut self);
     /// The reply a caller gets in place of `reply` when the records behind it could not
-    /// be made durable.
-    fn failed(reply: Self::Reply) -> Self::Reply;
+    /// be made durable, for the reason `why` gives.
+    fn failed(reply: Self::Reply, why: &crate::WriteError) -> Self::Reply;
 }

@@ -10,15 +10,62 @@ use tokio_util::sync::CancellationToken;
 
 use crate::machine::{Output, RequestId, StateMachine};
 
-/// An append the log did not take.
-#[derive(Debug, thiserror::Error)]
-#[error("append to the coordinator's partition failed: {0}")]
-pub struct WriteError(pub String);
+/// A boxed error of the log beneath a coordinator (the runtime is generic over it).
+pub type SourceError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A partition that could not be replayed.
+/// What a failed append means for the callers waiting on it: the state machine turns
+/// it into the reply's error code (Kafka maps a failed coordinator write the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// This node no longer leads the partition: the client must find the coordinator
+    /// again (Kafka's NOT_COORDINATOR).
+    NotLeader,
+    /// Storage trouble, too few replicas, a timeout: trying again may work (Kafka's
+    /// COORDINATOR_NOT_AVAILABLE).
+    Unavailable,
+    /// The records can never be appended as they are (too large, invalid): retrying
+    /// the same request cannot help.
+    Rejected,
+}
+
+/// An append the log did not take, with why (for the reply) and the log's own error.
 #[derive(Debug, thiserror::Error)]
-#[error("loading the coordinator's partition: {0}")]
-pub struct LoadError(pub String);
+#[error("append to the coordinator's partition failed: {source}")]
+pub struct WriteError {
+    pub failure: WriteFailure,
+    #[source]
+    pub source: SourceError,
+}
+
+impl WriteError {
+    pub fn new(failure: WriteFailure, source: impl Into<SourceError>) -> Self {
+        Self {
+            failure,
+            source: source.into(),
+        }
+    }
+
+    /// Whether the same request may succeed if the client sends it again.
+    pub fn is_retryable(&self) -> bool {
+        self.failure != WriteFailure::Rejected
+    }
+}
+
+/// A partition that could not be replayed; the source names the partition and offset.
+#[derive(Debug, thiserror::Error)]
+#[error("loading the coordinator's partition: {source}")]
+pub struct LoadError {
+    #[source]
+    pub source: SourceError,
+}
+
+impl LoadError {
+    pub fn new(source: impl Into<SourceError>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
 
 /// A shard's partition of the internal topic.
 pub trait PartitionWriter<Record>: Send + Sync + 'static {
@@ -91,19 +138,22 @@ impl<S: StateMachine> Shard<S> {
         out: Output<S::Record, S::Reply>,
         pending: &mut HashMap<RequestId, oneshot::Sender<S::Reply>>,
     ) -> bool {
-        let mut durable = true;
+        let mut failed = None;
         if !out.records.is_empty() {
             if let Err(e) = self.writer.append(&out.records, self.clock.now_ms()) {
                 tracing::error!(partition = self.partition, error = %e, "coordinator write failed; failing its replies");
-                durable = false;
+                failed = Some(e);
             }
         }
         for (id, reply) in out.replies {
             if let Some(tx) = pending.remove(&id) {
-                let _ = tx.send(if durable { reply } else { S::failed(reply) });
+                let _ = tx.send(match &failed {
+                    None => reply,
+                    Some(e) => S::failed(reply, e),
+                });
             }
         }
-        durable
+        failed.is_none()
     }
 
     /// Rebuilds the state from the log; requests still waiting for a later reply are

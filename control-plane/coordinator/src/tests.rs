@@ -43,7 +43,7 @@ impl StateMachine for Counter {
     fn reset(&mut self) {
         self.total = 0;
     }
-    fn failed(_: Reply) -> Reply {
+    fn failed(_: Reply, _: &WriteError) -> Reply {
         Reply::Failed
     }
 }
@@ -57,7 +57,7 @@ struct Log {
 impl PartitionWriter<i64> for Log {
     fn append(&self, records: &[i64], _now: i64) -> Result<(), WriteError> {
         if self.fail.load(Ordering::SeqCst) {
-            return Err(WriteError("disk full".into()));
+            return Err(WriteError::new(WriteFailure::Unavailable, "disk full"));
         }
         self.records.lock().extend_from_slice(records);
         Ok(())

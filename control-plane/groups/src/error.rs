@@ -32,6 +32,15 @@ pub enum GroupError {
     /// The records of a write could not be made durable: the write did not happen.
     #[error("coordinator not available")]
     CoordinatorNotAvailable,
+    /// This node stopped leading the group's partition before the write landed.
+    #[error("not the coordinator")]
+    NotCoordinator,
+    /// An offset commit whose records the log refused as too large or invalid.
+    #[error("invalid commit offset size")]
+    InvalidCommitOffsetSize,
+    /// Any other write the log refused for good.
+    #[error("unknown server error")]
+    UnknownServerError,
 }
 
 /// A `__consumer_offsets` record that does not decode.

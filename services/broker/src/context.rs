@@ -12,7 +12,7 @@ use strata_log::LogConfig;
 use strata_metadata::{CreateTopicSpec, MetadataImage, TopicImage};
 use strata_proto::TopicId;
 use strata_replication::Partition;
-use strata_tiered::RecoveredPartition;
+use strata_tiered::{RecoveredPartition, TieredError};
 
 use crate::group_shell::GroupShell;
 use crate::state::{AdminError, BrokerState, CreatedTopic};
@@ -98,11 +98,23 @@ pub trait AdminOps: ClusterView {
     fn find_in_remote_tier(
         &self,
         name: &str,
-    ) -> impl std::future::Future<Output = Result<RemoteTopic, String>> + Send;
+    ) -> impl std::future::Future<Output = Result<RemoteTopic, RemoteLookupError>> + Send;
 }
 
 /// A topic found in the remote tier: its id and what each partition holds there.
 pub type RemoteTopic = (TopicId, Vec<RecoveredPartition>);
+
+/// Why no topic could be recovered from the remote tier.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteLookupError {
+    #[error("tiered storage is disabled on this broker")]
+    Disabled,
+    #[error("the remote tier ({url}) holds no live topic named {name}")]
+    NotFound { url: String, name: String },
+    /// Reading the bucket failed (it may pass: see [`TieredError::is_retryable`]).
+    #[error(transparent)]
+    Tier(#[from] TieredError),
+}
 
 /// The group coordinator, and the cluster it answers for.
 pub trait GroupAccess: ClusterView {
@@ -221,18 +233,16 @@ impl AdminOps for BrokerState {
         BrokerState::next_producer_id(self)
     }
 
-    async fn find_in_remote_tier(&self, name: &str) -> Result<RemoteTopic, String> {
+    async fn find_in_remote_tier(&self, name: &str) -> Result<RemoteTopic, RemoteLookupError> {
         let Some(tier) = self.tier() else {
-            return Err("tiered storage is disabled on this broker".into());
+            return Err(RemoteLookupError::Disabled);
         };
-        match tier.find_in_bucket(name).await {
-            Ok(Some(found)) => Ok(found),
-            Ok(None) => Err(format!(
-                "the remote tier ({}) holds no live topic named {name}",
-                tier.url()
-            )),
-            Err(e) => Err(e.to_string()),
-        }
+        tier.find_in_bucket(name)
+            .await?
+            .ok_or_else(|| RemoteLookupError::NotFound {
+                url: tier.url().to_string(),
+                name: name.to_string(),
+            })
     }
 }
 

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use strata_coordinator::{CoordinatorRuntime, PartitionWriter, WriteError};
+use strata_coordinator::{CoordinatorRuntime, PartitionWriter, WriteError, WriteFailure};
 use strata_groups::{partition_for, GroupCoordinator, GroupRecord, Reply, Request};
 use strata_proto::SharedClock;
 use strata_replication::Partition;
@@ -52,7 +52,7 @@ impl GroupShell {
         let writer = Arc::new(OffsetsWriter { partition });
         self.runtime
             .load(index, (self.factory)(), writer)
-            .map_err(|e| LoadError::Shard(e.to_string()))
+            .map_err(LoadError::Shard)
     }
 
     /// Stops every shard and waits for their tasks.
@@ -163,19 +163,20 @@ struct OffsetsWriter {
 
 impl PartitionWriter<GroupRecord> for OffsetsWriter {
     fn append(&self, records: &[GroupRecord], now: i64) -> Result<(), WriteError> {
-        let batch = encode_batch(records, now).map_err(WriteError)?;
+        let batch =
+            encode_batch(records, now).map_err(|e| WriteError::new(WriteFailure::Rejected, e))?;
         self.partition
             .append(&batch, now)
             .map(|_| ())
-            .map_err(|e| WriteError(e.to_string()))
+            .map_err(|e| WriteError::new(crate::errors::coordinator_write_failure(&e), e))
     }
 
     fn read_all(&self) -> Result<Vec<GroupRecord>, strata_coordinator::LoadError> {
-        read_all(&self.partition).map_err(|e| strata_coordinator::LoadError(e.to_string()))
+        read_all(&self.partition).map_err(strata_coordinator::LoadError::new)
     }
 }
 
-fn encode_batch(records: &[GroupRecord], now: i64) -> Result<Bytes, String> {
+fn encode_batch(records: &[GroupRecord], now: i64) -> Result<Bytes, EncodeError> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
@@ -204,9 +205,15 @@ fn encode_batch(records: &[GroupRecord], now: i64) -> Result<Bytes, String> {
             compression: Compression::None,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| EncodeError(e.to_string()))?;
     Ok(buf.freeze())
 }
+
+/// The records of a group write could not be encoded as a batch (the encoder's own
+/// error carries no type to keep).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode group records: {0}")]
+pub struct EncodeError(String);
 
 /// Why the offsets topic could not be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -225,8 +232,8 @@ pub enum LoadError {
     },
     #[error("{tp}: no progress at offset {offset} below the high watermark {hw}")]
     Stuck { tp: String, offset: i64, hw: i64 },
-    #[error("{0}")]
-    Shard(String),
+    #[error(transparent)]
+    Shard(#[from] strata_coordinator::LoadError),
 }
 
 /// Every record of one partition of the offsets topic, oldest first. A batch that
@@ -368,9 +375,10 @@ mod tests {
             .call(commit(9, &"m".repeat(200)))
             .await
             .unwrap();
+        // Kafka's answer for a commit the log refuses as too large.
         assert_eq!(
             commit_error(reply),
-            Some(GroupError::CoordinatorNotAvailable)
+            Some(GroupError::InvalidCommitOffsetSize)
         );
         // Memory follows the log, not the failed write.
         assert_eq!(committed(&state).await, 5);

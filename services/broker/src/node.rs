@@ -63,7 +63,7 @@ impl NodeBuilder {
             BrokerState::assemble(config, advertised, logs, tier, clock)
         })
         .await
-        .map_err(|e| BrokerError::Listener(format!("start-up task failed: {e}")))?
+        .map_err(BrokerError::StartupTask)?
         .map_err(BrokerError::Open)
     }
 }

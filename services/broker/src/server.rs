@@ -26,7 +26,9 @@ pub enum BrokerError {
     #[error("cannot open the data directory: {0}")]
     Open(#[from] AdminError),
     #[error("remote tier: {0}")]
-    Remote(String),
+    Remote(#[from] crate::tiering::TierSetupError),
+    #[error("start-up task failed: {0}")]
+    StartupTask(#[source] tokio::task::JoinError),
 }
 
 /// A running broker: bound, recovered, ready to serve.

@@ -43,9 +43,30 @@ impl RemoteParts {
     }
 }
 
+/// Why the remote tier could not be set up at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum TierSetupError {
+    /// `remote.log.storage.url` names no store this build can open.
+    #[error("{url}: {source}")]
+    Store {
+        url: String,
+        #[source]
+        source: strata_remote::RemoteStorageError,
+    },
+    /// The runtime thread for remote reads could not start.
+    #[error("remote read runtime: {0}")]
+    ReadRuntime(#[source] std::io::Error),
+    /// The chunk cache could not be built (its directory or sizes).
+    #[error(transparent)]
+    Cache(#[from] strata_cache::CacheError),
+}
+
 /// The object store at `remote.log.storage.url`, the RemoteStorageManager and segment
 /// metadata over it, and the chunk cache.
-pub async fn build(config: &BrokerConfig, clock: SharedClock) -> Result<RemoteParts, String> {
+pub async fn build(
+    config: &BrokerConfig,
+    clock: SharedClock,
+) -> Result<RemoteParts, TierSetupError> {
     let url = config.remote_storage_url();
     if let Some(every) = fault_every() {
         tracing::warn!(
@@ -78,12 +99,8 @@ pub async fn build(config: &BrokerConfig, clock: SharedClock) -> Result<RemotePa
         .thread_name("strata-remote-read")
         .enable_all()
         .build()
-        .map_err(|e| format!("remote read runtime: {e}"))?;
-    let reader = Arc::new(
-        RemoteReader::new(read_rsm, opts, read_runtime.handle().clone())
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+        .map_err(TierSetupError::ReadRuntime)?;
+    let reader = Arc::new(RemoteReader::new(read_rsm, opts, read_runtime.handle().clone()).await?);
     let cfg = TieringConfig {
         broker_id: config.node_id,
         task_interval: Duration::from_millis(config.remote_log_manager_task_interval_ms as u64),
@@ -105,8 +122,11 @@ pub async fn build(config: &BrokerConfig, clock: SharedClock) -> Result<RemotePa
 
 /// A store over `url` (a client and connection pool of its own), failing requests as
 /// the fault knob says.
-fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
-    let store = strata_remote::store_from_url(url).map_err(|e| format!("{url}: {e}"))?;
+fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>, TierSetupError> {
+    let store = strata_remote::store_from_url(url).map_err(|source| TierSetupError::Store {
+        url: url.to_string(),
+        source,
+    })?;
     Ok(match fault_every() {
         Some(every) => Arc::new(FlakyStore::new(store, every)),
         None => store,

@@ -352,7 +352,7 @@ impl RemoteReader {
                 }
             })
             .await
-            .map_err(|e| CacheError::Fetch(fetch_error(&e)))?;
+            .map_err(|e| fetch_error(&e))?;
         self.count(entry.source());
         Ok(entry.value().clone())
     }
@@ -388,10 +388,7 @@ impl RemoteReader {
             }
         }
         let key = self.chunk_key(meta, index);
-        let entry = self
-            .load(meta, key)
-            .await
-            .map_err(|e| CacheError::Fetch(fetch_error(&e)))?;
+        let entry = self.load(meta, key).await.map_err(|e| fetch_error(&e))?;
         self.count(entry.source());
         Ok(entry.value().clone())
     }
@@ -448,9 +445,45 @@ impl RemoteReader {
     }
 }
 
-fn fetch_error(e: &foyer::Error) -> String {
+/// The store's error behind a failed cache fetch, or foyer's own (its I/O, which may
+/// pass).
+fn fetch_error(e: &foyer::Error) -> CacheError {
     match e.downcast_ref::<RemoteStorageError>() {
-        Some(r) => r.to_string(),
-        None => e.to_string(),
+        Some(r) => CacheError::Fetch {
+            message: r.to_string(),
+            retryable: !r.is_permanent(),
+        },
+        None => CacheError::Fetch {
+            message: e.to_string(),
+            retryable: true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(e: RemoteStorageError) -> foyer::Error {
+        foyer::Error::new(foyer::ErrorKind::External, "fetch").with_source(e)
+    }
+
+    #[test]
+    fn a_failed_fetch_keeps_whether_the_store_may_recover() {
+        let timeout = wrapped(RemoteStorageError::Store {
+            message: "503".into(),
+            retryable: true,
+        });
+        assert!(fetch_error(&timeout).is_retryable());
+        let missing = wrapped(RemoteStorageError::NotFound("seg".into()));
+        assert!(!fetch_error(&missing).is_retryable());
+        let denied = wrapped(RemoteStorageError::Store {
+            message: "403".into(),
+            retryable: false,
+        });
+        assert!(!fetch_error(&denied).is_retryable());
+        // foyer's own trouble (its disk tier) may pass.
+        let own = foyer::Error::new(foyer::ErrorKind::Io, "disk");
+        assert!(fetch_error(&own).is_retryable());
     }
 }

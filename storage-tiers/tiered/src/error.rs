@@ -29,6 +29,19 @@ pub enum TieredError {
 }
 
 impl TieredError {
+    /// Whether the same call may succeed later: object-store trouble that may pass, the
+    /// local disk, a read task that died; not a corrupt or missing remote object, nor
+    /// anything the local log refused for the request's own sake.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TieredError::Log(l) => matches!(l, LogError::Io(_)),
+            TieredError::Dir { .. } | TieredError::ReadTask(_) => true,
+            TieredError::Remote(r) => !r.is_permanent(),
+            TieredError::Read(c) => c.is_retryable(),
+            TieredError::NotRemote(_) => false,
+        }
+    }
+
     pub(crate) fn dir(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
         move |source| TieredError::Dir {
             path: path.display().to_string(),

@@ -10,9 +10,9 @@ use kafka_protocol::ResponseError;
 use strata_metadata::CreateTopicSpec;
 
 use super::str_bytes;
-use crate::context::{AdminOps, RemoteTopic};
+use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
-use crate::errors::admin_error;
+use crate::errors::{admin_error, remote_lookup_error};
 use crate::state::off_worker;
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
@@ -65,7 +65,7 @@ pub async fn handle(
         let mut num_partitions = t.num_partitions;
         let mut recovered = None;
         if recover {
-            match find_recoverable(state, &name).await {
+            match state.find_in_remote_tier(&name).await {
                 Ok((id, parts)) => {
                     if num_partitions == -1 {
                         num_partitions = parts.iter().map(|p| p.partition + 1).max().unwrap_or(1);
@@ -75,11 +75,14 @@ pub async fn handle(
                         .or_insert_with(|| "true".to_string());
                     recovered = Some((id, parts));
                 }
-                Err(msg) => {
+                Err(e) => {
+                    let (code, msg) = remote_lookup_error(&e);
                     results.push(
                         result
-                            .with_error_code(ResponseError::InvalidConfig.code())
-                            .with_error_message(Some(str_bytes(msg))),
+                            .with_error_code(code)
+                            .with_error_message(Some(str_bytes(format!(
+                                "{RECOVER_FROM_REMOTE}: {msg}"
+                            )))),
                     );
                     continue;
                 }
@@ -171,11 +174,3 @@ pub async fn handle(
 /// Create-only option (not a topic config): adopt what the remote tier holds for a
 /// topic of this name, so a topic survives the loss of every local disk.
 pub const RECOVER_FROM_REMOTE: &str = "strata.recover.from.remote";
-
-/// The newest live incarnation of `name` in the remote tier.
-async fn find_recoverable(state: &impl AdminOps, name: &str) -> Result<RemoteTopic, String> {
-    state
-        .find_in_remote_tier(name)
-        .await
-        .map_err(|e| format!("{RECOVER_FROM_REMOTE}: {e}"))
-}
