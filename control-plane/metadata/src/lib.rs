@@ -17,6 +17,7 @@ pub mod controller;
 mod controller_client;
 mod error;
 mod image;
+pub mod quorum;
 pub mod records;
 mod store;
 

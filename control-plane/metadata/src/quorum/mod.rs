@@ -1,0 +1,316 @@
+//! The metadata quorum: the controllers' Raft log (openraft over `strata-rpc`), whose
+//! state machine is the metadata image.
+//!
+//! Each node keeps its Raft log, vote and newest snapshot in one sled database under
+//! its metadata directory. A write is answered only once a majority of voters has it
+//! and it is applied here; a node without a majority cannot commit and says so
+//! instead of waiting forever.
+
+// openraft's storage traits return its own `StorageError` (224 bytes); the helpers
+// beside them return it too rather than boxing and unboxing at every call.
+#![allow(clippy::result_large_err)]
+
+mod log_store;
+mod network;
+mod service;
+mod state_machine;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
+use strata_rpc::{RpcSettings, TcpIncoming};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use log_store::LogStore;
+pub use network::Network;
+pub use service::QuorumService;
+pub use state_machine::StateMachine;
+pub use types::{Applied, Command, NodeId, TypeConfig};
+
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+
+/// How one quorum node runs (Kafka's `controller.quorum.*` role).
+#[derive(Debug, Clone)]
+pub struct QuorumSettings {
+    /// This node's `node.id`.
+    pub node_id: NodeId,
+    /// The cluster this node belongs to; messages of other clusters are refused.
+    pub cluster_id: String,
+    /// Leader heartbeats (and the deadline of each AppendEntries).
+    pub heartbeat: Duration,
+    /// A follower that hears no leader for a random time in this range stands for
+    /// election (Kafka's `controller.quorum.election.timeout.ms` is 1000).
+    pub election_timeout: (Duration, Duration),
+    /// A snapshot after this many entries since the last one.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind the newest snapshot, so a follower a little
+    /// behind catches up from the log rather than from a whole snapshot.
+    pub logs_kept_after_snapshot: u64,
+    /// How long a write may wait for a majority before it is answered as timed out.
+    pub write_timeout: Duration,
+    pub rpc: RpcSettings,
+}
+
+impl QuorumSettings {
+    /// Defaults for `node_id` in `cluster_id`.
+    pub fn new(node_id: NodeId, cluster_id: &str) -> Self {
+        Self {
+            node_id,
+            cluster_id: cluster_id.to_string(),
+            heartbeat: Duration::from_millis(250),
+            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            snapshot_every: 1000,
+            logs_kept_after_snapshot: 100,
+            write_timeout: Duration::from_secs(5),
+            rpc: RpcSettings::default(),
+        }
+    }
+
+    fn raft_config(&self) -> Result<Config, QuorumError> {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let config = Config {
+            cluster_name: self.cluster_id.clone(),
+            heartbeat_interval: ms(self.heartbeat),
+            election_timeout_min: ms(self.election_timeout.0),
+            election_timeout_max: ms(self.election_timeout.1),
+            install_snapshot_timeout: ms(self.rpc.request_timeout),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            snapshot_max_chunk_size: (self.rpc.max_message_bytes as u64 / 2).max(1 << 16),
+            ..Config::default()
+        };
+        config
+            .validate()
+            .map_err(|e| QuorumError::Config(e.to_string()))
+    }
+}
+
+/// Why a quorum call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid quorum settings: {0}")]
+    Config(String),
+    #[error("quorum store: {0}")]
+    Store(String),
+    /// This node is not the leader; `leader` is who is, when known (id, address).
+    #[error("not the active controller (leader: {leader:?})")]
+    NotLeader { leader: Option<(NodeId, String)> },
+    /// No majority answered in time: the write may still commit later, or never.
+    #[error("no quorum within {0:?}")]
+    Timeout(Duration),
+    /// A membership change is already under way, or names an unknown node.
+    #[error("membership change refused: {0}")]
+    Membership(String),
+    /// The Raft node stopped (shut down, or a storage failure it cannot go on after).
+    #[error("quorum stopped: {0}")]
+    Stopped(String),
+}
+
+/// One node of the metadata quorum, serving its peers on a control-plane listener.
+pub struct Quorum {
+    raft: Raft<TypeConfig>,
+    state: StateMachine,
+    settings: QuorumSettings,
+    server: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Quorum {
+    /// Opens (or creates) the node's store in `dir`, starts Raft and serves the
+    /// quorum RPCs on `incoming`. A node that was a voter before rejoins as one; a new
+    /// node waits for [`Quorum::bootstrap`] or for a leader to add it.
+    pub async fn start(
+        dir: &Path,
+        settings: QuorumSettings,
+        incoming: TcpIncoming,
+    ) -> Result<Quorum, QuorumError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(16 << 20)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| QuorumError::Store(format!("{}: {e}", dir.display())))?;
+        let logs = LogStore::open(&db).map_err(|e| QuorumError::Store(e.to_string()))?;
+        let state = StateMachine::open(&db).map_err(|e| QuorumError::Store(e.to_string()))?;
+        let network = Network::new(&settings.cluster_id, settings.rpc.clone());
+        let config = Arc::new(settings.raft_config()?);
+        let raft = Raft::new(settings.node_id, config, network, logs, state.clone())
+            .await
+            .map_err(|e| QuorumError::Stopped(e.to_string()))?;
+        let service = QuorumService::new(
+            raft.clone(),
+            &settings.cluster_id,
+            settings.rpc.max_message_bytes,
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = strata_rpc::server(&settings.rpc)
+            .add_service(strata_rpc::quorum_server(service, &settings.rpc));
+        let server = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "quorum server stopped");
+            }
+        });
+        Ok(Quorum {
+            raft,
+            state,
+            settings,
+            server,
+            stop: Some(stop),
+        })
+    }
+
+    /// Makes `voters` (id → control-plane address) the first membership, once per
+    /// cluster; on a node that already has a membership it does nothing.
+    pub async fn bootstrap(&self, voters: &BTreeMap<NodeId, String>) -> Result<(), QuorumError> {
+        let nodes: BTreeMap<NodeId, BasicNode> = voters
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .collect();
+        match self.raft.initialize(nodes).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(QuorumError::Membership(e.to_string())),
+        }
+    }
+
+    /// Commits `records` as one entry: answered once a majority has it and it is
+    /// applied to this node's image. `Ok(Some(why))` when the image refused the batch
+    /// (nothing of it applied, on any node).
+    pub async fn write(&self, records: Vec<MetadataRecord>) -> Result<Option<String>, QuorumError> {
+        let wait = self.settings.write_timeout;
+        match tokio::time::timeout(wait, self.raft.client_write(Command { records })).await {
+            Err(_) => Err(QuorumError::Timeout(wait)),
+            Ok(Ok(r)) => Ok(r.data.refused),
+            Ok(Err(e)) => Err(self.write_error(e)),
+        }
+    }
+
+    fn write_error(
+        &self,
+        e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+    ) -> QuorumError {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => QuorumError::NotLeader {
+                leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
+            },
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(m)) => {
+                QuorumError::Membership(m.to_string())
+            }
+            RaftError::Fatal(f) => QuorumError::Stopped(f.to_string()),
+        }
+    }
+
+    /// Waits until this node, as leader, has applied everything committed before the
+    /// call (a read of [`Quorum::image`] after it sees every acknowledged write).
+    pub async fn linearize(&self) -> Result<Arc<MetadataImage>, QuorumError> {
+        let wait = self.settings.write_timeout;
+        match tokio::time::timeout(wait, self.raft.ensure_linearizable()).await {
+            Err(_) => Err(QuorumError::Timeout(wait)),
+            Ok(Ok(_)) => Ok(self.state.image()),
+            Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
+                f,
+            )))) => Err(QuorumError::NotLeader {
+                leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
+            }),
+            Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::QuorumNotEnough(
+                q,
+            )))) => Err(QuorumError::Stopped(q.to_string())),
+            Ok(Err(RaftError::Fatal(f))) => Err(QuorumError::Stopped(f.to_string())),
+        }
+    }
+
+    /// Adds `id` at `addr` as a voter: first a learner that catches up, then a voter
+    /// (KIP-853's one change at a time).
+    pub async fn add_voter(&self, id: NodeId, addr: &str) -> Result<(), QuorumError> {
+        self.raft
+            .add_learner(id, BasicNode::new(addr), true)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        let mut voters = self.voters();
+        voters.insert(id);
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    /// Removes voter `id` from the quorum.
+    pub async fn remove_voter(&self, id: NodeId) -> Result<(), QuorumError> {
+        let mut voters = self.voters();
+        voters.remove(&id);
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    /// The voters of the current membership.
+    pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// The image as of the last entry applied here.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.state.image()
+    }
+
+    /// Every image as entries are applied here.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.state.subscribe()
+    }
+
+    /// The current leader (the active controller), if known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this node is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// openraft's view of this node (term, leader, per-voter replication on the leader).
+    pub fn metrics(&self) -> openraft::RaftMetrics<NodeId, BasicNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// Index of the last entry applied here.
+    pub fn applied_index(&self) -> Option<u64> {
+        self.state.last_applied().map(|l| l.index)
+    }
+
+    /// Stops Raft, then the server; the store is closed when the last handle drops.
+    pub async fn shutdown(mut self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "quorum shutdown");
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
+}
