@@ -2,7 +2,7 @@
 //! `protoc`) and tonic's code generator.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["quorum.proto"];
+    let protos = ["quorum.proto", "controller.proto"];
     for p in protos {
         println!("cargo:rerun-if-changed=../../proto/{p}");
     }

@@ -29,6 +29,10 @@ pub enum CommitError {
     Rejected(#[from] ControllerError),
     #[error("metadata log: {0}")]
     Log(#[from] MetadataError),
+    /// The quorum could not take the change: this node is not the active controller
+    /// (forward it), or no majority answered in time (retry).
+    #[error("metadata quorum: {0}")]
+    Quorum(crate::quorum::QuorumError),
 }
 
 /// A call's answer with the image it left (the committed one, or the unchanged one for
@@ -48,22 +52,25 @@ pub struct CreatedTopic {
 }
 
 /// What a broker asks of the controller. Every call is validated against the
-/// controller's latest image and, unless `validate_only`, durable on return.
+/// controller's latest image and, unless `validate_only`, durable on return (with a
+/// quorum: committed by a majority), so the calls are async: a quorum answers after
+/// the network round trips, and the local controller runs its fsync off the workers.
+#[async_trait::async_trait]
 pub trait ControllerClient: Send + Sync {
     /// The latest committed image.
     fn image(&self) -> Arc<MetadataImage>;
     /// CreateTopics for one topic; `id` re-uses a topic id (a topic recovered from
     /// the remote tier keeps the incarnation its objects are filed under).
-    fn create_topic(
+    async fn create_topic(
         &self,
         spec: &CreateTopicSpec,
         id: Option<TopicId>,
         validate_only: bool,
     ) -> Result<Committed<CreatedTopic>, CommitError>;
     /// DeleteTopics for one topic; answers the deleted incarnation's id.
-    fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError>;
+    async fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError>;
     /// CreatePartitions: grows `name` to `count` partitions.
-    fn create_partitions(
+    async fn create_partitions(
         &self,
         name: &str,
         count: i32,
@@ -71,7 +78,7 @@ pub trait ControllerClient: Send + Sync {
         validate_only: bool,
     ) -> Result<Committed<()>, CommitError>;
     /// (Incremental)AlterConfigs on a topic.
-    fn alter_topic_configs(
+    async fn alter_topic_configs(
         &self,
         name: &str,
         set: BTreeMap<String, String>,
@@ -80,13 +87,13 @@ pub trait ControllerClient: Send + Sync {
         validate_only: bool,
     ) -> Result<Committed<()>, CommitError>;
     /// A block of producer ids never handed out before (AllocateProducerIds).
-    fn allocate_producer_ids(
+    async fn allocate_producer_ids(
         &self,
         broker_id: i32,
         block: u32,
     ) -> Result<Committed<Range<i64>>, CommitError>;
     /// Registers (or re-registers) a broker and its listener.
-    fn register_broker(
+    async fn register_broker(
         &self,
         broker_id: i32,
         host: &str,
@@ -94,7 +101,7 @@ pub trait ControllerClient: Send + Sync {
         rack: Option<String>,
     ) -> Result<Committed<()>, CommitError>;
     /// A broker's liveness heartbeat (a single node is always alive).
-    fn heartbeat(&self, broker_id: i32) -> Result<(), CommitError>;
+    async fn heartbeat(&self, broker_id: i32) -> Result<(), CommitError>;
 }
 
 /// How the local controller fills in and bounds requests.
@@ -111,21 +118,48 @@ pub struct ControllerSettings {
     pub node_id: i32,
 }
 
-/// The controller of a single node: today's rules over the local metadata log.
-pub struct LocalController {
-    store: Mutex<MetadataStore>,
-    image: RwLock<Arc<MetadataImage>>,
+/// Where a controller's records go: validated against the latest committed image,
+/// then made durable. The rules (what a request turns into) are [`Controller`]'s and
+/// the same for every backend.
+#[async_trait::async_trait]
+pub trait MetadataLog: Send + Sync {
+    /// The latest committed image.
+    fn image(&self) -> Arc<MetadataImage>;
+    /// Runs `f` against the latest committed image (no other write in between) and
+    /// commits the records it returns, unless `validate_only` or there are none.
+    async fn apply<T: Send>(
+        &self,
+        validate_only: bool,
+        f: impl for<'i> FnOnce(&'i MetadataImage) -> Result<(T, Vec<MetadataRecord>), ControllerError>
+            + Send,
+    ) -> Result<Committed<T>, CommitError>;
+}
+
+/// The controller: Strata's rules for admin requests over a [`MetadataLog`] (the
+/// local metadata log of a single node, or the Raft quorum).
+pub struct Controller<L> {
+    log: L,
     settings: ControllerSettings,
 }
 
+/// The controller of a single node without a quorum: the local metadata log.
+pub type LocalController = Controller<LocalMetadataLog>;
+
 impl LocalController {
     pub fn new(store: MetadataStore, settings: ControllerSettings) -> Self {
-        let image = Arc::new(store.image().clone());
-        Self {
-            store: Mutex::new(store),
-            image: RwLock::new(image),
-            settings,
-        }
+        Controller::over(LocalMetadataLog::new(store), settings)
+    }
+}
+
+impl<L: MetadataLog> Controller<L> {
+    /// The rules of `settings` over `log`.
+    pub fn over(log: L, settings: ControllerSettings) -> Self {
+        Self { log, settings }
+    }
+
+    /// The log the controller commits to.
+    pub fn log(&self) -> &L {
+        &self.log
     }
 
     fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
@@ -135,10 +169,25 @@ impl LocalController {
         }
         ids
     }
+}
 
-    /// Validates with `f` against the store's image and commits what it returns
-    /// (nothing for `validate_only` or no records).
-    fn apply<T>(
+/// The local metadata log ([`MetadataStore`]) as a controller's backend; its commits
+/// fsync, so they run off the async workers.
+pub struct LocalMetadataLog {
+    store: Mutex<MetadataStore>,
+    image: RwLock<Arc<MetadataImage>>,
+}
+
+impl LocalMetadataLog {
+    pub fn new(store: MetadataStore) -> Self {
+        let image = Arc::new(store.image().clone());
+        Self {
+            store: Mutex::new(store),
+            image: RwLock::new(image),
+        }
+    }
+
+    fn apply_now<T>(
         &self,
         validate_only: bool,
         f: impl FnOnce(&MetadataImage) -> Result<(T, Vec<MetadataRecord>), ControllerError>,
@@ -148,13 +197,29 @@ impl LocalController {
         if validate_only || records.is_empty() {
             return Ok(Committed {
                 value,
-                image: self.image(),
+                image: self.image.read().clone(),
             });
         }
         store.commit(records)?;
         let image = Arc::new(store.image().clone());
         *self.image.write() = image.clone();
         Ok(Committed { value, image })
+    }
+}
+
+#[async_trait::async_trait]
+impl MetadataLog for LocalMetadataLog {
+    fn image(&self) -> Arc<MetadataImage> {
+        self.image.read().clone()
+    }
+
+    async fn apply<T: Send>(
+        &self,
+        validate_only: bool,
+        f: impl for<'i> FnOnce(&'i MetadataImage) -> Result<(T, Vec<MetadataRecord>), ControllerError>
+            + Send,
+    ) -> Result<Committed<T>, CommitError> {
+        off_worker(|| self.apply_now(validate_only, f))
     }
 }
 
@@ -170,12 +235,13 @@ fn partition_shape(records: &[MetadataRecord]) -> (i32, i16) {
     (count, rf)
 }
 
-impl ControllerClient for LocalController {
+#[async_trait::async_trait]
+impl<L: MetadataLog> ControllerClient for Controller<L> {
     fn image(&self) -> Arc<MetadataImage> {
-        self.image.read().clone()
+        self.log.image()
     }
 
-    fn create_topic(
+    async fn create_topic(
         &self,
         spec: &CreateTopicSpec,
         id: Option<TopicId>,
@@ -183,47 +249,54 @@ impl ControllerClient for LocalController {
     ) -> Result<Committed<CreatedTopic>, CommitError> {
         let s = &self.settings;
         validate_tiering(&s.log_defaults, s.tiered_storage, &spec.configs, None)?;
-        self.apply(validate_only, |image| {
-            let brokers = self.brokers(image);
-            let (id, records) =
-                controller::create_topic_with_id(image, spec, s.defaults, &brokers, id)?;
-            check_partition_limits(image, &records, s.limits)?;
-            let (num_partitions, replication_factor) = partition_shape(&records);
-            let created = CreatedTopic {
-                id,
-                num_partitions,
-                replication_factor,
-            };
-            Ok((created, records))
-        })
+        self.log
+            .apply(validate_only, |image| {
+                let brokers = self.brokers(image);
+                let (id, records) =
+                    controller::create_topic_with_id(image, spec, s.defaults, &brokers, id)?;
+                check_partition_limits(image, &records, s.limits)?;
+                let (num_partitions, replication_factor) = partition_shape(&records);
+                let created = CreatedTopic {
+                    id,
+                    num_partitions,
+                    replication_factor,
+                };
+                Ok((created, records))
+            })
+            .await
     }
 
-    fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError> {
-        self.apply(false, |image| {
-            let id = image
-                .topic(name)
-                .map(|t| t.id)
-                .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
-            Ok((id, controller::delete_topic(image, name)?))
-        })
+    async fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError> {
+        self.log
+            .apply(false, |image| {
+                let id = image
+                    .topic(name)
+                    .map(|t| t.id)
+                    .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
+                Ok((id, controller::delete_topic(image, name)?))
+            })
+            .await
     }
 
-    fn create_partitions(
+    async fn create_partitions(
         &self,
         name: &str,
         count: i32,
         assignments: &BTreeMap<i32, Vec<i32>>,
         validate_only: bool,
     ) -> Result<Committed<()>, CommitError> {
-        self.apply(validate_only, |image| {
-            let brokers = self.brokers(image);
-            let records = controller::create_partitions(image, name, count, assignments, &brokers)?;
-            check_partition_limits(image, &records, self.settings.limits)?;
-            Ok(((), records))
-        })
+        self.log
+            .apply(validate_only, |image| {
+                let brokers = self.brokers(image);
+                let records =
+                    controller::create_partitions(image, name, count, assignments, &brokers)?;
+                check_partition_limits(image, &records, self.settings.limits)?;
+                Ok(((), records))
+            })
+            .await
     }
 
-    fn alter_topic_configs(
+    async fn alter_topic_configs(
         &self,
         name: &str,
         set: BTreeMap<String, String>,
@@ -232,53 +305,72 @@ impl ControllerClient for LocalController {
         validate_only: bool,
     ) -> Result<Committed<()>, CommitError> {
         let s = &self.settings;
-        self.apply(validate_only, |image| {
-            if let Some(topic) = image.topic(name) {
-                let mut next = if replace_all {
-                    BTreeMap::new()
-                } else {
-                    topic.configs.clone()
-                };
-                for k in &delete {
-                    next.remove(k);
+        self.log
+            .apply(validate_only, |image| {
+                if let Some(topic) = image.topic(name) {
+                    let mut next = if replace_all {
+                        BTreeMap::new()
+                    } else {
+                        topic.configs.clone()
+                    };
+                    for k in &delete {
+                        next.remove(k);
+                    }
+                    next.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    let current = s.log_defaults.with_overrides(&topic.configs).ok();
+                    validate_tiering(&s.log_defaults, s.tiered_storage, &next, current.as_ref())?;
                 }
-                next.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-                let current = s.log_defaults.with_overrides(&topic.configs).ok();
-                validate_tiering(&s.log_defaults, s.tiered_storage, &next, current.as_ref())?;
-            }
-            let records = controller::alter_topic_configs(image, name, set, delete, replace_all)?;
-            Ok(((), records))
-        })
+                let records =
+                    controller::alter_topic_configs(image, name, set, delete, replace_all)?;
+                Ok(((), records))
+            })
+            .await
     }
 
-    fn allocate_producer_ids(
+    async fn allocate_producer_ids(
         &self,
         broker_id: i32,
         block: u32,
     ) -> Result<Committed<Range<i64>>, CommitError> {
-        self.apply(false, |image| {
-            let (first, records) = controller::allocate_producer_ids(image, broker_id, block);
-            Ok((first..first + i64::from(block.max(1)), records))
-        })
+        self.log
+            .apply(false, |image| {
+                let (first, records) = controller::allocate_producer_ids(image, broker_id, block);
+                Ok((first..first + i64::from(block.max(1)), records))
+            })
+            .await
     }
 
-    fn register_broker(
+    async fn register_broker(
         &self,
         broker_id: i32,
         host: &str,
         port: i32,
         rack: Option<String>,
     ) -> Result<Committed<()>, CommitError> {
-        self.apply(false, |image| {
-            Ok((
-                (),
-                controller::register_broker(image, broker_id, host, port, rack)?,
-            ))
-        })
+        self.log
+            .apply(false, |image| {
+                Ok((
+                    (),
+                    controller::register_broker(image, broker_id, host, port, rack)?,
+                ))
+            })
+            .await
     }
 
-    fn heartbeat(&self, _broker_id: i32) -> Result<(), CommitError> {
+    async fn heartbeat(&self, _broker_id: i32) -> Result<(), CommitError> {
         Ok(())
+    }
+}
+
+/// Runs blocking work (a metadata commit with its fsync, opening or removing logs)
+/// from async code without stalling the worker's other tasks: on the multi-threaded
+/// runtime the worker hands its tasks to another thread first.
+pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
@@ -309,32 +401,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn commits_are_durable_and_validate_only_commits_nothing() {
+    #[tokio::test]
+    async fn commits_are_durable_and_validate_only_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let c = local(dir.path(), PartitionLimits::default());
-        c.register_broker(1, "127.0.0.1", 9092, None).unwrap();
-        let dry = c.create_topic(&spec("a", 3), None, true).unwrap();
+        c.register_broker(1, "127.0.0.1", 9092, None).await.unwrap();
+        let dry = c.create_topic(&spec("a", 3), None, true).await.unwrap();
         assert_eq!(dry.value.num_partitions, 3);
         assert!(dry.image.topic("a").is_none());
-        let made = c.create_topic(&spec("a", 3), None, false).unwrap();
+        let made = c.create_topic(&spec("a", 3), None, false).await.unwrap();
         assert_eq!(made.image.topic("a").map(|t| t.id), Some(made.value.id));
-        let ids = c.allocate_producer_ids(1, 1000).unwrap().value;
+        let ids = c.allocate_producer_ids(1, 1000).await.unwrap().value;
         assert_eq!(ids.end - ids.start, 1000);
         drop(c);
         let c = local(dir.path(), PartitionLimits::default());
         assert_eq!(c.image().topic("a").map(|t| t.partitions.len()), Some(3));
-        let more = c.allocate_producer_ids(1, 1000).unwrap().value;
+        let more = c.allocate_producer_ids(1, 1000).await.unwrap().value;
         assert!(more.start >= ids.end, "{more:?} after {ids:?}");
-        assert!(c.delete_topic("a").unwrap().image.topic("a").is_none());
+        assert!(c
+            .delete_topic("a")
+            .await
+            .unwrap()
+            .image
+            .topic("a")
+            .is_none());
         assert!(matches!(
-            c.delete_topic("a"),
+            c.delete_topic("a").await,
             Err(CommitError::Rejected(ControllerError::UnknownTopic(_)))
         ));
     }
 
-    #[test]
-    fn the_controller_applies_the_tiering_rule_and_the_partition_bounds() {
+    #[tokio::test]
+    async fn the_controller_applies_the_tiering_rule_and_the_partition_bounds() {
         let dir = tempfile::tempdir().unwrap();
         let c = local(
             dir.path(),
@@ -348,19 +446,20 @@ mod tests {
             .configs
             .insert("remote.storage.enable".into(), "true".into());
         assert!(matches!(
-            c.create_topic(&tiered, None, false),
+            c.create_topic(&tiered, None, false).await,
             Err(CommitError::Rejected(ControllerError::InvalidConfig(_)))
         ));
         assert!(matches!(
-            c.create_topic(&spec("big", 5), None, false),
+            c.create_topic(&spec("big", 5), None, false).await,
             Err(CommitError::Rejected(ControllerError::InvalidPartitions(_)))
         ));
-        c.create_topic(&spec("x", 4), None, false).unwrap();
+        c.create_topic(&spec("x", 4), None, false).await.unwrap();
         assert!(matches!(
-            c.create_partitions("x", 7, &BTreeMap::new(), false),
+            c.create_partitions("x", 7, &BTreeMap::new(), false).await,
             Err(CommitError::Rejected(ControllerError::InvalidPartitions(_)))
         ));
         c.create_partitions("x", 6, &BTreeMap::new(), false)
+            .await
             .unwrap();
     }
 }

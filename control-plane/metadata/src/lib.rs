@@ -28,7 +28,8 @@ pub use controller::{
     CreateTopicSpec, PartitionCountUpdate,
 };
 pub use controller_client::{
-    CommitError, Committed, ControllerClient, ControllerSettings, CreatedTopic, LocalController,
+    off_worker, CommitError, Committed, ControllerClient, ControllerSettings, CreatedTopic,
+    LocalController,
 };
 pub use error::MetadataError;
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

@@ -17,6 +17,12 @@ pub mod quorum {
     tonic::include_proto!("strata.quorum.v1");
 }
 
+/// Admin requests forwarded to the active controller (`proto/controller.proto`).
+pub mod controller {
+    #![allow(clippy::all)]
+    tonic::include_proto!("strata.controller.v1");
+}
+
 pub use tonic::transport::server::TcpIncoming;
 pub use tonic::{Code, Request, Response, Status};
 
@@ -85,12 +91,32 @@ pub fn quorum_client(
         .max_encoding_message_size(settings.max_message_bytes)
 }
 
-/// The quorum service `svc`, with the message bounds, ready for [`serve`].
+/// The quorum service `svc`, with the message bounds, ready for [`server`].
 pub fn quorum_server<S: quorum::quorum_server::Quorum>(
     svc: S,
     settings: &RpcSettings,
 ) -> quorum::quorum_server::QuorumServer<S> {
     quorum::quorum_server::QuorumServer::new(svc)
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes)
+}
+
+/// A client of the controller service over `channel`, with the message bounds.
+pub fn controller_client(
+    channel: Channel,
+    settings: &RpcSettings,
+) -> controller::controller_client::ControllerClient<Channel> {
+    controller::controller_client::ControllerClient::new(channel)
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes)
+}
+
+/// The controller service `svc`, with the message bounds, ready for [`server`].
+pub fn controller_server<S: controller::controller_server::Controller>(
+    svc: S,
+    settings: &RpcSettings,
+) -> controller::controller_server::ControllerServer<S> {
+    controller::controller_server::ControllerServer::new(svc)
         .max_decoding_message_size(settings.max_message_bytes)
         .max_encoding_message_size(settings.max_message_bytes)
 }

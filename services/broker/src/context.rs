@@ -5,6 +5,7 @@
 //! as the view it asks for.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -66,7 +67,7 @@ pub trait AdminOps: ClusterView {
         &self,
         spec: CreateTopicSpec,
         validate_only: bool,
-    ) -> Result<CreatedTopic, AdminError>;
+    ) -> impl Future<Output = Result<CreatedTopic, AdminError>> + Send;
     /// [`Self::create_topic`] adopting what the remote tier holds (see
     /// [`BrokerState::create_topic_from`]).
     fn create_topic_from(
@@ -74,15 +75,15 @@ pub trait AdminOps: ClusterView {
         spec: CreateTopicSpec,
         validate_only: bool,
         recovered: Option<(TopicId, &[RecoveredPartition])>,
-    ) -> Result<CreatedTopic, AdminError>;
-    fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError>;
+    ) -> impl Future<Output = Result<CreatedTopic, AdminError>> + Send;
+    fn delete_topic(&self, name: &str) -> impl Future<Output = Result<TopicId, AdminError>> + Send;
     fn create_partitions(
         &self,
         name: &str,
         count: i32,
         assignments: BTreeMap<i32, Vec<i32>>,
         validate_only: bool,
-    ) -> Result<(), AdminError>;
+    ) -> impl Future<Output = Result<(), AdminError>> + Send;
     fn alter_topic_configs(
         &self,
         name: &str,
@@ -90,15 +91,15 @@ pub trait AdminOps: ClusterView {
         delete: Vec<String>,
         replace_all: bool,
         validate_only: bool,
-    ) -> Result<(), AdminError>;
+    ) -> impl Future<Output = Result<(), AdminError>> + Send;
     /// A producer id never handed out before on this cluster.
-    fn next_producer_id(&self) -> Result<i64, AdminError>;
+    fn next_producer_id(&self) -> impl Future<Output = Result<i64, AdminError>> + Send;
     /// The newest live incarnation of topic `name` in the remote tier, or why there
     /// is none to recover.
     fn find_in_remote_tier(
         &self,
         name: &str,
-    ) -> impl std::future::Future<Output = Result<RemoteTopic, RemoteLookupError>> + Send;
+    ) -> impl Future<Output = Result<RemoteTopic, RemoteLookupError>> + Send;
 }
 
 /// A topic found in the remote tier: its id and what each partition holds there.
@@ -187,38 +188,38 @@ impl AdminOps for BrokerState {
         self.config.describe()
     }
 
-    fn create_topic(
+    async fn create_topic(
         &self,
         spec: CreateTopicSpec,
         validate_only: bool,
     ) -> Result<CreatedTopic, AdminError> {
-        BrokerState::create_topic(self, spec, validate_only)
+        BrokerState::create_topic(self, spec, validate_only).await
     }
 
-    fn create_topic_from(
+    async fn create_topic_from(
         &self,
         spec: CreateTopicSpec,
         validate_only: bool,
         recovered: Option<(TopicId, &[RecoveredPartition])>,
     ) -> Result<CreatedTopic, AdminError> {
-        BrokerState::create_topic_from(self, spec, validate_only, recovered)
+        BrokerState::create_topic_from(self, spec, validate_only, recovered).await
     }
 
-    fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError> {
-        BrokerState::delete_topic(self, name)
+    async fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError> {
+        BrokerState::delete_topic(self, name).await
     }
 
-    fn create_partitions(
+    async fn create_partitions(
         &self,
         name: &str,
         count: i32,
         assignments: BTreeMap<i32, Vec<i32>>,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        BrokerState::create_partitions(self, name, count, assignments, validate_only)
+        BrokerState::create_partitions(self, name, count, assignments, validate_only).await
     }
 
-    fn alter_topic_configs(
+    async fn alter_topic_configs(
         &self,
         name: &str,
         set: BTreeMap<String, String>,
@@ -226,11 +227,11 @@ impl AdminOps for BrokerState {
         replace_all: bool,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        BrokerState::alter_topic_configs(self, name, set, delete, replace_all, validate_only)
+        BrokerState::alter_topic_configs(self, name, set, delete, replace_all, validate_only).await
     }
 
-    fn next_producer_id(&self) -> Result<i64, AdminError> {
-        BrokerState::next_producer_id(self)
+    async fn next_producer_id(&self) -> Result<i64, AdminError> {
+        BrokerState::next_producer_id(self).await
     }
 
     async fn find_in_remote_tier(&self, name: &str) -> Result<RemoteTopic, RemoteLookupError> {

@@ -306,8 +306,11 @@ mod handled_tests {
             log_dirs: dir.path().to_path_buf(),
             ..Default::default()
         };
-        let state =
-            std::sync::Arc::new(BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap());
+        let state = std::sync::Arc::new(
+            BrokerState::open(config, ("127.0.0.1".into(), 9092))
+                .await
+                .unwrap(),
+        );
         for (key, lo, hi) in SUPPORTED_APIS {
             for version in *lo..=*hi {
                 let header = RequestHeader::default()
@@ -337,7 +340,9 @@ mod handled_tests {
             log_dirs: dir.path().to_path_buf(),
             ..Default::default()
         };
-        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap();
+        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092))
+            .await
+            .unwrap();
         let mut frame = BytesMut::new();
         frame.put_i16(9999);
         frame.put_i16(0);
@@ -443,7 +448,9 @@ mod version_matrix_tests {
             log_dirs: dir.path().to_path_buf(),
             ..Default::default()
         };
-        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092)).unwrap();
+        let state = BrokerState::open(config, ("127.0.0.1".into(), 9092))
+            .await
+            .unwrap();
         for v in 2..=7 {
             let t = format!("c{v}");
             let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()

@@ -4,6 +4,7 @@ use kafka_protocol::ResponseError;
 use strata_coordinator::WriteFailure;
 use strata_groups::GroupError;
 use strata_log::LogError;
+use strata_metadata::quorum::QuorumError;
 use strata_metadata::ControllerError;
 use strata_tiered::TieredError;
 
@@ -96,8 +97,26 @@ pub fn admin_error(e: &AdminError) -> (i16, String) {
             ResponseError::KafkaStorageError
         }
         AdminError::GroupLoad(_) => ResponseError::CoordinatorNotAvailable,
+        AdminError::Quorum(q) => return quorum_error(q),
     };
     tracing::error!(error = %e, "admin operation failed");
+    (err.code(), e.to_string())
+}
+
+/// Kafka error code and message for a change the metadata quorum could not take:
+/// no reachable active controller is NOT_CONTROLLER and no majority in time
+/// REQUEST_TIMED_OUT (both retriable: clients refresh metadata and retry); a stopped
+/// or misconfigured quorum is UNKNOWN_SERVER_ERROR.
+pub fn quorum_error(e: &QuorumError) -> (i16, String) {
+    let err = match e {
+        QuorumError::NotLeader { .. } | QuorumError::Forward(_) => ResponseError::NotController,
+        QuorumError::Timeout(_) => ResponseError::RequestTimedOut,
+        QuorumError::Config(_)
+        | QuorumError::Store(_)
+        | QuorumError::Membership(_)
+        | QuorumError::Stopped(_) => ResponseError::UnknownServerError,
+    };
+    tracing::warn!(error = %e, "metadata quorum");
     (err.code(), e.to_string())
 }
 

@@ -303,13 +303,17 @@ mod tests {
     use crate::state::BrokerState;
     use strata_groups::GroupError;
 
-    fn open(dir: &std::path::Path) -> Arc<BrokerState> {
+    async fn open(dir: &std::path::Path) -> Arc<BrokerState> {
         let config = BrokerConfig {
             log_dirs: dir.to_path_buf(),
             offsets_topic_num_partitions: 1,
             ..Default::default()
         };
-        Arc::new(BrokerState::open(config, ("127.0.0.1".into(), 9092)).expect("open"))
+        Arc::new(
+            BrokerState::open(config, ("127.0.0.1".into(), 9092))
+                .await
+                .expect("open"),
+        )
     }
 
     fn commit(offset: i64, metadata: &str) -> Request {
@@ -356,7 +360,7 @@ mod tests {
     #[tokio::test]
     async fn a_commit_that_is_not_appended_is_not_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
-        let state = open(dir.path());
+        let state = open(dir.path()).await;
 
         assert_eq!(
             commit_error(state.groups.call(commit(5, "")).await.unwrap()),
@@ -369,6 +373,7 @@ mod tests {
         let small = BTreeMap::from([("max.message.bytes".to_string(), "100".to_string())]);
         state
             .alter_topic_configs(OFFSETS_TOPIC, small, vec![], false, false)
+            .await
             .unwrap();
         let reply = state
             .groups
@@ -391,6 +396,7 @@ mod tests {
                 false,
                 false,
             )
+            .await
             .unwrap();
         assert_eq!(
             commit_error(state.groups.call(commit(9, "")).await.unwrap()),
@@ -407,7 +413,7 @@ mod tests {
     async fn a_corrupt_offsets_batch_stops_start_up_loudly() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let state = open(dir.path());
+            let state = open(dir.path()).await;
             for o in 1..=3 {
                 state.groups.call(commit(o, "")).await.unwrap();
             }
@@ -435,7 +441,7 @@ mod tests {
             offsets_topic_num_partitions: 1,
             ..Default::default()
         };
-        match BrokerState::open(config, ("127.0.0.1".into(), 9092)) {
+        match BrokerState::open(config, ("127.0.0.1".into(), 9092)).await {
             Err(e) => {
                 let msg = e.to_string();
                 assert!(

@@ -59,11 +59,8 @@ impl NodeBuilder {
         if let Some(tier) = &tier {
             tracing::info!(url = tier.url(), "remote tier ready");
         }
-        tokio::task::spawn_blocking(move || {
-            BrokerState::assemble(config, advertised, logs, tier, clock)
-        })
-        .await
-        .map_err(BrokerError::StartupTask)?
-        .map_err(BrokerError::Open)
+        BrokerState::assemble(config, advertised, logs, tier, clock)
+            .await
+            .map_err(BrokerError::Open)
     }
 }

@@ -147,13 +147,15 @@ mod tests {
     use super::*;
     use crate::config::BrokerConfig;
 
-    fn open(dir: &std::path::Path) -> BrokerState {
+    async fn open(dir: &std::path::Path) -> BrokerState {
         let config = BrokerConfig {
             log_dirs: dir.to_path_buf(),
             offsets_topic_num_partitions: 1,
             ..Default::default()
         };
-        BrokerState::open(config, ("127.0.0.1".into(), 9092)).expect("open")
+        BrokerState::open(config, ("127.0.0.1".into(), 9092))
+            .await
+            .expect("open")
     }
 
     fn hosted(s: &BrokerState, topic: &str) -> Vec<i32> {
@@ -174,21 +176,24 @@ mod tests {
     #[tokio::test]
     async fn committed_changes_reach_the_logs() {
         let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
+        let s = open(dir.path()).await;
         let spec = CreateTopicSpec {
             name: "t".into(),
             num_partitions: 2,
             replication_factor: -1,
             ..Default::default()
         };
-        s.create_topic(spec.clone(), true).unwrap();
+        s.create_topic(spec.clone(), true).await.unwrap();
         assert!(hosted(&s, "t").is_empty(), "validate_only opens nothing");
-        s.create_topic(spec, false).unwrap();
+        s.create_topic(spec, false).await.unwrap();
         assert_eq!(hosted(&s, "t"), vec![0, 1]);
-        s.create_partitions("t", 4, BTreeMap::new(), false).unwrap();
+        s.create_partitions("t", 4, BTreeMap::new(), false)
+            .await
+            .unwrap();
         assert_eq!(hosted(&s, "t"), vec![0, 1, 2, 3]);
         let set = BTreeMap::from([("retention.ms".to_string(), "1234".to_string())]);
         s.alter_topic_configs("t", set, vec![], false, false)
+            .await
             .unwrap();
         let part = s.partition("t", 3).unwrap();
         assert_eq!(part.log().config().retention_ms, 1234);
@@ -196,13 +201,13 @@ mod tests {
         drop(part);
         drop(s);
 
-        let s = open(dir.path());
+        let s = open(dir.path()).await;
         assert_eq!(hosted(&s, "t"), vec![0, 1, 2, 3]);
         assert_eq!(
             s.partition("t", 0).unwrap().log().config().retention_ms,
             1234
         );
-        s.delete_topic("t").unwrap();
+        s.delete_topic("t").await.unwrap();
         assert!(hosted(&s, "t").is_empty());
         assert!(!dir.path().join("t-0").exists());
         assert!(s.image().topic("t").is_none());

@@ -40,6 +40,10 @@ pub enum AdminError {
     /// than serve groups older than what it acknowledged.
     #[error("loading the group coordinator from {OFFSETS_TOPIC}: {0}")]
     GroupLoad(#[from] group_shell::LoadError),
+    /// The metadata quorum could not take the change (no active controller, no
+    /// majority in time).
+    #[error(transparent)]
+    Quorum(#[from] strata_metadata::quorum::QuorumError),
 }
 
 impl From<CommitError> for AdminError {
@@ -47,6 +51,7 @@ impl From<CommitError> for AdminError {
         match e {
             CommitError::Rejected(e) => AdminError::Controller(e),
             CommitError::Log(e) => AdminError::Metadata(e),
+            CommitError::Quorum(e) => AdminError::Quorum(e),
         }
     }
 }
@@ -69,7 +74,7 @@ pub struct BrokerState {
     pub(crate) replicas: ReplicaManager,
     /// The remote log manager, unless `remote.log.storage.system.enable` is false.
     tier: Option<Arc<RemoteLogManager>>,
-    producer_ids: Mutex<std::ops::Range<i64>>,
+    producer_ids: tokio::sync::Mutex<std::ops::Range<i64>>,
     /// The consumer-group coordinator, reached through its task.
     pub(crate) groups: GroupShell,
     /// Where this node reads the time (timestamps, retention, expiry, timers).
@@ -89,7 +94,7 @@ impl BrokerState {
     /// the system clock and no remote tier (what tests and tools need; a serving node
     /// is built by [`crate::node::NodeBuilder`]).
     #[cfg(test)]
-    pub(crate) fn open(
+    pub(crate) async fn open(
         config: BrokerConfig,
         advertised: (String, i32),
     ) -> Result<Self, AdminError> {
@@ -101,11 +106,12 @@ impl BrokerState {
             None,
             strata_proto::SystemClock::shared(),
         )
+        .await
     }
 
     /// Builds the state over `logs` (and the remote tier, if any), then opens the
     /// metadata log and every partition log it names and loads the group coordinator.
-    pub(crate) fn assemble(
+    pub(crate) async fn assemble(
         config: BrokerConfig,
         advertised: (String, i32),
         logs: Arc<LogManager>,
@@ -113,7 +119,8 @@ impl BrokerState {
         clock: SharedClock,
     ) -> Result<Self, AdminError> {
         let data_dir = config.log_dirs.clone();
-        let store = MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id)?;
+        let store =
+            off_worker(|| MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id))?;
         let cluster_id = store.cluster_id().to_string();
         let log_defaults = config.log_defaults();
         let controller = Arc::new(LocalController::new(
@@ -131,6 +138,7 @@ impl BrokerState {
         ));
         controller
             .register_broker(config.node_id, &advertised.0, advertised.1, None)
+            .await
             .map_err(AdminError::from)?;
         let group_config = config.group_config();
         let factory: group_shell::CoordinatorFactory = Box::new(move || {
@@ -158,19 +166,19 @@ impl BrokerState {
             publishing: Mutex::new(()),
             replicas: ReplicaManager::new(logs),
             tier,
-            producer_ids: Mutex::new(0..0),
+            producer_ids: tokio::sync::Mutex::new(0..0),
             groups,
             clock,
             config,
         };
-        state.publish_initial()?;
-        state.load_groups()?;
+        off_worker(|| state.publish_initial())?;
+        state.load_groups().await?;
         Ok(state)
     }
 
     /// Creates `__consumer_offsets` if needed and rebuilds the group coordinator from it
     /// before the node serves anything, so no client ever sees a half-loaded coordinator.
-    fn load_groups(&self) -> Result<(), AdminError> {
+    async fn load_groups(&self) -> Result<(), AdminError> {
         if self.image().topic(OFFSETS_TOPIC).is_none() {
             let spec = CreateTopicSpec {
                 name: OFFSETS_TOPIC.to_string(),
@@ -187,11 +195,11 @@ impl BrokerState {
                 .into_iter()
                 .collect(),
             };
-            self.create_topic(spec, false)?;
+            self.create_topic(spec, false).await?;
         }
         let mut n = 0;
         for p in self.offsets_partitions() {
-            n += self.groups.load(p).map_err(AdminError::GroupLoad)?;
+            n += off_worker(|| self.groups.load(p)).map_err(AdminError::GroupLoad)?;
         }
         tracing::info!(records = n, "group coordinator loaded");
         Ok(())
@@ -245,18 +253,18 @@ impl BrokerState {
 
     /// Creates a topic (or only checks that it could be, for `validate_only`) and opens
     /// its partition logs. Durable on return.
-    pub fn create_topic(
+    pub async fn create_topic(
         &self,
         spec: CreateTopicSpec,
         validate_only: bool,
     ) -> Result<CreatedTopic, AdminError> {
-        self.create_topic_from(spec, validate_only, None)
+        self.create_topic_from(spec, validate_only, None).await
     }
 
     /// [`Self::create_topic`]; with `recovered`, the topic takes the id its objects in
     /// the remote tier are filed under and each partition's log resumes after the
     /// highest uploaded offset, so every uploaded offset is readable again.
-    pub fn create_topic_from(
+    pub async fn create_topic_from(
         &self,
         spec: CreateTopicSpec,
         validate_only: bool,
@@ -271,29 +279,37 @@ impl BrokerState {
         };
         if let Some((id, parts)) = recovered.filter(|_| !validate_only) {
             // The logs are seeded before the commit, so the topic is checked first.
-            let shape = self.controller.create_topic(&spec, Some(id), true)?.value;
-            for p in parts {
-                if p.partition < shape.num_partitions {
-                    self.replicas.logs().seed_partition(
-                        &TopicPartition::new(spec.name.clone(), p.partition),
-                        id,
-                        p.next_offset,
-                    )?;
+            let shape = self
+                .controller
+                .create_topic(&spec, Some(id), true)
+                .await?
+                .value;
+            off_worker(|| {
+                for p in parts {
+                    if p.partition < shape.num_partitions {
+                        self.replicas.logs().seed_partition(
+                            &TopicPartition::new(spec.name.clone(), p.partition),
+                            id,
+                            p.next_offset,
+                        )?;
+                    }
                 }
-            }
+                Ok::<(), AdminError>(())
+            })?;
         }
         let made = self
             .controller
-            .create_topic(&spec, id, validate_only)?
+            .create_topic(&spec, id, validate_only)
+            .await?
             .value;
         if !validate_only {
-            self.publish()?;
+            off_worker(|| self.publish())?;
         }
         Ok(created(made))
     }
 
     /// Deletes a topic and its logs. Durable on return.
-    pub fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError> {
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicId, AdminError> {
         if name == OFFSETS_TOPIC {
             return Err(ControllerError::InvalidRequest(format!(
                 "the internal topic {name} cannot be deleted"
@@ -314,16 +330,15 @@ impl BrokerState {
                 .keys()
                 .map(|p| strata_remote::TopicIdPartition::new(topic.id, name, *p))
                 .collect();
-            tier.record_deletions(&remote)
-                .map_err(AdminError::RecordDeletions)?;
+            off_worker(|| tier.record_deletions(&remote)).map_err(AdminError::RecordDeletions)?;
         }
-        let id = self.controller.delete_topic(name)?.value;
-        self.publish()?;
+        let id = self.controller.delete_topic(name).await?.value;
+        off_worker(|| self.publish())?;
         Ok(id)
     }
 
     /// Grows a topic to `count` partitions.
-    pub fn create_partitions(
+    pub async fn create_partitions(
         &self,
         name: &str,
         count: i32,
@@ -331,15 +346,16 @@ impl BrokerState {
         validate_only: bool,
     ) -> Result<(), AdminError> {
         self.controller
-            .create_partitions(name, count, &assignments, validate_only)?;
+            .create_partitions(name, count, &assignments, validate_only)
+            .await?;
         if !validate_only {
-            self.publish()?;
+            off_worker(|| self.publish())?;
         }
         Ok(())
     }
 
     /// Changes a topic's config overrides and applies them to its open logs.
-    pub fn alter_topic_configs(
+    pub async fn alter_topic_configs(
         &self,
         name: &str,
         set: BTreeMap<String, String>,
@@ -348,21 +364,23 @@ impl BrokerState {
         validate_only: bool,
     ) -> Result<(), AdminError> {
         self.controller
-            .alter_topic_configs(name, set, delete, replace_all, validate_only)?;
+            .alter_topic_configs(name, set, delete, replace_all, validate_only)
+            .await?;
         if !validate_only {
-            self.publish()?;
+            off_worker(|| self.publish())?;
         }
         Ok(())
     }
 
     /// A producer id never handed out before on this cluster (ids are reserved from the
     /// metadata log in blocks, so a restart never reuses one).
-    pub fn next_producer_id(&self) -> Result<i64, AdminError> {
-        let mut ids = self.producer_ids.lock();
+    pub async fn next_producer_id(&self) -> Result<i64, AdminError> {
+        let mut ids = self.producer_ids.lock().await;
         if ids.is_empty() {
             *ids = self
                 .controller
-                .allocate_producer_ids(self.node_id, PRODUCER_ID_BLOCK as u32)?
+                .allocate_producer_ids(self.node_id, PRODUCER_ID_BLOCK as u32)
+                .await?
                 .value;
         }
         let id = ids.start;
@@ -371,14 +389,4 @@ impl BrokerState {
     }
 }
 
-/// Runs blocking work (metadata commits with fsync, creating or removing logs) from an
-/// async handler without stalling the worker's other tasks: on the multi-threaded
-/// runtime the worker hands its tasks to another thread first.
-pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
+pub use strata_metadata::off_worker;

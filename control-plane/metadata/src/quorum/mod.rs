@@ -10,6 +10,8 @@
 // beside them return it too rather than boxing and unboxing at every call.
 #![allow(clippy::result_large_err)]
 
+mod controller_log;
+mod forward;
 mod log_store;
 mod network;
 mod service;
@@ -30,6 +32,8 @@ use strata_rpc::{RpcSettings, TcpIncoming};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use controller_log::QuorumLog;
+pub use forward::{ClusterController, ControllerService};
 pub use log_store::LogStore;
 pub use network::Network;
 pub use service::QuorumService;
@@ -111,6 +115,9 @@ pub enum QuorumError {
     /// A membership change is already under way, or names an unknown node.
     #[error("membership change refused: {0}")]
     Membership(String),
+    /// Forwarding to the active controller failed on the way (not a refusal).
+    #[error("forwarding to the active controller: {0}")]
+    Forward(String),
     /// The Raft node stopped (shut down, or a storage failure it cannot go on after).
     #[error("quorum stopped: {0}")]
     Stopped(String),
@@ -121,19 +128,14 @@ pub struct Quorum {
     raft: Raft<TypeConfig>,
     state: StateMachine,
     settings: QuorumSettings,
-    server: JoinHandle<()>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: parking_lot::Mutex<Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Quorum {
-    /// Opens (or creates) the node's store in `dir`, starts Raft and serves the
-    /// quorum RPCs on `incoming`. A node that was a voter before rejoins as one; a new
-    /// node waits for [`Quorum::bootstrap`] or for a leader to add it.
-    pub async fn start(
-        dir: &Path,
-        settings: QuorumSettings,
-        incoming: TcpIncoming,
-    ) -> Result<Quorum, QuorumError> {
+    /// Opens (or creates) the node's store in `dir` and starts Raft, without serving
+    /// peers yet (see [`Quorum::serve`]). A node that was a voter before rejoins as
+    /// one; a new node waits for [`Quorum::bootstrap`] or for a leader to add it.
+    pub async fn open(dir: &Path, settings: QuorumSettings) -> Result<Arc<Quorum>, QuorumError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(16 << 20)
@@ -147,15 +149,39 @@ impl Quorum {
         let raft = Raft::new(settings.node_id, config, network, logs, state.clone())
             .await
             .map_err(|e| QuorumError::Stopped(e.to_string()))?;
+        Ok(Arc::new(Quorum {
+            raft,
+            state,
+            settings,
+            server: parking_lot::Mutex::new(None),
+        }))
+    }
+
+    /// [`Quorum::open`], then [`Quorum::serve`] on `incoming` with the Raft RPCs only.
+    pub async fn start(
+        dir: &Path,
+        settings: QuorumSettings,
+        incoming: TcpIncoming,
+    ) -> Result<Arc<Quorum>, QuorumError> {
+        let q = Quorum::open(dir, settings).await?;
+        q.serve(incoming, None);
+        Ok(q)
+    }
+
+    /// Serves the control plane on `incoming`: the Raft RPCs, and the forwarded admin
+    /// requests when `controller` is given.
+    pub fn serve(&self, incoming: TcpIncoming, controller: Option<ControllerService>) {
+        let rpc = &self.settings.rpc;
         let service = QuorumService::new(
-            raft.clone(),
-            &settings.cluster_id,
-            settings.rpc.max_message_bytes,
+            self.raft.clone(),
+            &self.settings.cluster_id,
+            rpc.max_message_bytes,
         );
+        let router = strata_rpc::server(rpc)
+            .add_service(strata_rpc::quorum_server(service, rpc))
+            .add_optional_service(controller.map(|c| strata_rpc::controller_server(c, rpc)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = strata_rpc::server(&settings.rpc)
-            .add_service(strata_rpc::quorum_server(service, &settings.rpc));
-        let server = tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
@@ -163,16 +189,17 @@ impl Quorum {
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await
             {
-                tracing::error!(error = %e, "quorum server stopped");
+                tracing::error!(error = %e, "control-plane server stopped");
             }
         });
-        Ok(Quorum {
-            raft,
-            state,
-            settings,
-            server,
-            stop: Some(stop),
-        })
+        if let Some((old, _)) = self.server.lock().replace((stop, task)) {
+            let _ = old.send(());
+        }
+    }
+
+    /// This node's settings.
+    pub fn settings(&self) -> &QuorumSettings {
+        &self.settings
     }
 
     /// Makes `voters` (id → control-plane address) the first membership, once per
@@ -304,13 +331,37 @@ impl Quorum {
     }
 
     /// Stops Raft, then the server; the store is closed when the last handle drops.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "quorum shutdown");
         }
-        if let Some(stop) = self.stop.take() {
+        let server = self.server.lock().take();
+        if let Some((stop, task)) = server {
             let _ = stop.send(());
+            let _ = task.await;
         }
-        let _ = (&mut self.server).await;
+    }
+
+    /// The address of voter (or learner) `id` in the current membership.
+    pub fn address_of(&self, id: NodeId) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Waits until this node has applied entry `index` (a change made through another
+    /// node is in this node's image once it returns).
+    pub async fn wait_applied(&self, index: u64) -> Result<(), QuorumError> {
+        let wait = self.settings.write_timeout;
+        self.raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "forwarded change applied here")
+            .await
+            .map(|_| ())
+            .map_err(|_| QuorumError::Timeout(wait))
     }
 }

@@ -44,7 +44,7 @@ fn settings(id: NodeId) -> QuorumSettings {
     s
 }
 
-async fn start_on(dir: &Path, s: QuorumSettings, addr: SocketAddr) -> Quorum {
+async fn start_on(dir: &Path, s: QuorumSettings, addr: SocketAddr) -> Arc<Quorum> {
     let (incoming, _) = strata_rpc::bind(addr).expect("bind");
     Quorum::start(dir, s, incoming).await.expect("start")
 }
@@ -53,7 +53,7 @@ async fn start_on(dir: &Path, s: QuorumSettings, addr: SocketAddr) -> Quorum {
 async fn cluster(
     root: &Path,
     tune: impl Fn(&mut QuorumSettings),
-) -> (Vec<Option<Quorum>>, BTreeMap<NodeId, String>) {
+) -> (Vec<Option<Arc<Quorum>>>, BTreeMap<NodeId, String>) {
     let mut voters = BTreeMap::new();
     let mut bound = Vec::new();
     for id in 1..=3u64 {
@@ -88,7 +88,7 @@ async fn until<F: Fn() -> bool>(what: &str, f: F) {
     }
 }
 
-fn leader_of(nodes: &[Option<Quorum>]) -> Option<usize> {
+fn leader_of(nodes: &[Option<Arc<Quorum>>]) -> Option<usize> {
     nodes
         .iter()
         .position(|n| n.as_ref().is_some_and(|q| q.is_leader()))
@@ -135,7 +135,7 @@ async fn three_nodes_commit_fail_over_and_agree() {
         assert_eq!(register(q, broker).await.expect("write"), None);
     }
     // Both survivors hold the same image with every acknowledged write.
-    let survivors: Vec<&Quorum> = nodes.iter().flatten().collect();
+    let survivors: Vec<&Arc<Quorum>> = nodes.iter().flatten().collect();
     until("both survivors applied every write", || {
         survivors.iter().all(|q| q.image().broker_ids().len() == 20)
     })
@@ -251,5 +251,97 @@ async fn messages_of_another_cluster_or_garbage_are_refused() {
     );
     for n in nodes.into_iter().flatten() {
         n.shutdown().await;
+    }
+}
+
+fn controller_settings(node: i32) -> crate::ControllerSettings {
+    crate::ControllerSettings {
+        defaults: (1, 1),
+        limits: crate::PartitionLimits::default(),
+        log_defaults: strata_log::LogConfig::default(),
+        tiered_storage: false,
+        node_id: node,
+    }
+}
+
+/// Admin calls made on any node run on the leader and return once the calling node's
+/// own image has the change; refusals come back as the controller's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_calls_on_a_follower_are_forwarded_to_the_leader() {
+    use crate::{CommitError, ControllerClient, ControllerError, CreateTopicSpec};
+    let root = tempfile::tempdir().expect("dir");
+    let mut voters = BTreeMap::new();
+    let mut bound = Vec::new();
+    for id in 1..=3u64 {
+        let (incoming, addr) =
+            strata_rpc::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        voters.insert(id, addr.to_string());
+        bound.push((id, incoming));
+    }
+    let mut controllers = Vec::new();
+    for (id, incoming) in bound {
+        let q = Quorum::open(&root.path().join(id.to_string()), settings(id))
+            .await
+            .expect("open");
+        let c = ClusterController::new(q.clone(), controller_settings(id as i32));
+        q.serve(incoming, Some(ControllerService::new(c.clone())));
+        q.bootstrap(&voters).await.expect("bootstrap");
+        controllers.push(c);
+    }
+    until("a leader", || {
+        controllers.iter().any(|c| c.quorum().is_leader())
+    })
+    .await;
+    let follower = controllers
+        .iter()
+        .find(|c| !c.quorum().is_leader())
+        .expect("a follower");
+    for id in 1..=3 {
+        follower
+            .register_broker(id, "127.0.0.1", 9000 + id, None)
+            .await
+            .expect("register");
+    }
+    let spec = CreateTopicSpec {
+        name: "t".into(),
+        num_partitions: 6,
+        replication_factor: 3,
+        ..Default::default()
+    };
+    let made = follower
+        .create_topic(&spec, None, false)
+        .await
+        .expect("create");
+    assert_eq!(
+        (made.value.num_partitions, made.value.replication_factor),
+        (6, 3)
+    );
+    // The follower's own image has the topic as soon as the call returns.
+    assert_eq!(
+        follower.image().topic("t").map(|t| t.id),
+        Some(made.value.id)
+    );
+    assert!(matches!(
+        follower.create_topic(&spec, None, false).await,
+        Err(CommitError::Rejected(ControllerError::TopicAlreadyExists(
+            _
+        )))
+    ));
+    let ids = follower
+        .allocate_producer_ids(2, 100)
+        .await
+        .expect("ids")
+        .value;
+    let more = controllers[0]
+        .allocate_producer_ids(3, 100)
+        .await
+        .expect("ids")
+        .value;
+    assert!(
+        more.start >= ids.end || ids.start >= more.end,
+        "{ids:?} {more:?}"
+    );
+    for c in &controllers {
+        c.quorum().shutdown().await;
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::ResponseError;
@@ -17,10 +18,8 @@ pub async fn handle(
     _ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
+    let responses = futures::stream::iter(req.resources)
+        .then(|r| async move {
             let resp = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -35,13 +34,16 @@ pub async fn handle(
                                 .map(|v| (c.name.to_string(), v.to_string()))
                         })
                         .collect();
-                    match state.alter_topic_configs(
-                        r.resource_name.as_str(),
-                        set,
-                        Vec::new(),
-                        true,
-                        req.validate_only,
-                    ) {
+                    match state
+                        .alter_topic_configs(
+                            r.resource_name.as_str(),
+                            set,
+                            Vec::new(),
+                            true,
+                            req.validate_only,
+                        )
+                        .await
+                    {
                         Ok(()) => resp,
                         Err(e) => {
                             let (code, msg) = admin_error(&e);
@@ -58,7 +60,8 @@ pub async fn handle(
                     )))),
             }
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .await;
     AlterConfigsResponse::default().with_responses(responses)
 }
 

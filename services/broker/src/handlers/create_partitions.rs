@@ -1,5 +1,6 @@
 //! CreatePartitions: grow a topic's partition count.
 
+use futures::StreamExt;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
@@ -7,17 +8,14 @@ use super::str_bytes;
 use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::off_worker;
 
 pub async fn handle(
     state: &impl AdminOps,
     _ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
+    let results = futures::stream::iter(req.topics)
+        .then(|t| async move {
             let name = t.name.to_string();
             let current = state
                 .image()
@@ -37,9 +35,10 @@ pub async fn handle(
                 })
                 .collect();
             let result = CreatePartitionsTopicResult::default().with_name(t.name);
-            match off_worker(|| {
-                state.create_partitions(&name, t.count, assignments, req.validate_only)
-            }) {
+            match state
+                .create_partitions(&name, t.count, assignments, req.validate_only)
+                .await
+            {
                 Ok(()) => result,
                 Err(e) => {
                     let (code, msg) = admin_error(&e);
@@ -49,6 +48,7 @@ pub async fn handle(
                 }
             }
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .await;
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -13,7 +13,6 @@ use super::str_bytes;
 use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::{admin_error, remote_lookup_error};
-use crate::state::off_worker;
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
@@ -123,7 +122,7 @@ pub async fn handle(
         let from = recovered
             .as_ref()
             .map(|(id, parts)| (*id, parts.as_slice()));
-        match off_worker(|| state.create_topic_from(spec, req.validate_only, from)) {
+        match state.create_topic_from(spec, req.validate_only, from).await {
             Ok(created) => {
                 let effective = state
                     .log_defaults()

@@ -1,5 +1,6 @@
 //! DeleteTopics, by name or (v6+) by topic id.
 
+use futures::StreamExt;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::ResponseError;
@@ -8,7 +9,6 @@ use super::{str_bytes, topic_name};
 use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::off_worker;
 
 pub async fn handle(
     state: &impl AdminOps,
@@ -37,9 +37,8 @@ pub async fn handle(
             .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    let responses = targets
-        .into_iter()
-        .map(|(name, id)| {
+    let responses = futures::stream::iter(targets)
+        .then(|(name, id)| async move {
             let result = DeletableTopicResult::default()
                 .with_name(name.clone().map(topic_name))
                 .with_topic_id(id);
@@ -49,7 +48,7 @@ pub async fn handle(
             if !state.admin_settings().delete_topic_enable {
                 return result.with_error_code(ResponseError::TopicDeletionDisabled.code());
             }
-            match off_worker(|| state.delete_topic(&name)) {
+            match state.delete_topic(&name).await {
                 // topic_id exists from v6 on, error_message from v5.
                 Ok(real_id) if v >= 6 => result.with_topic_id(real_id.uuid()),
                 Ok(_) => result,
@@ -61,6 +60,7 @@ pub async fn handle(
                 }
             }
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .await;
     DeleteTopicsResponse::default().with_responses(responses)
 }

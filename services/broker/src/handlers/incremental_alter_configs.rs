@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::ResponseError;
@@ -23,10 +24,9 @@ pub async fn handle(
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let image = state.image();
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
+    let image = &image;
+    let responses = futures::stream::iter(req.resources)
+        .then(|r| async move {
             let resp = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -118,7 +118,10 @@ pub async fn handle(
                     }
                 }
             }
-            match state.alter_topic_configs(&name, set, delete, false, req.validate_only) {
+            match state
+                .alter_topic_configs(&name, set, delete, false, req.validate_only)
+                .await
+            {
                 Ok(()) => resp,
                 Err(e) => {
                     let (code, msg) = admin_error(&e);
@@ -127,6 +130,7 @@ pub async fn handle(
                 }
             }
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .await;
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }

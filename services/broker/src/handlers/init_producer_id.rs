@@ -19,7 +19,7 @@ pub async fn handle(
     }
     // As in Kafka, a producer without a transactional id always gets a fresh id with
     // epoch 0, also when it asks to bump the epoch of its current one (KIP-360).
-    match state.next_producer_id() {
+    match state.next_producer_id().await {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => {
             tracing::error!(error = %e, "cannot allocate a producer id");

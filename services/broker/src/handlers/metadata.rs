@@ -44,12 +44,7 @@ pub async fn handle(
                         }
                     },
                 };
-                topics.push(describe_or_create(
-                    state,
-                    &name,
-                    may_create,
-                    ctx.api_version,
-                ));
+                topics.push(describe_or_create(state, &name, may_create, ctx.api_version).await);
             }
         }
     }
@@ -69,7 +64,7 @@ fn all_topics(image: &MetadataImage, version: i16, out: &mut Vec<MetadataRespons
     out.extend(image.topics().map(|t| describe(t, version)));
 }
 
-fn describe_or_create(
+async fn describe_or_create(
     state: &impl AdminOps,
     name: &str,
     may_create: bool,
@@ -96,7 +91,7 @@ fn describe_or_create(
         assignments: Default::default(),
         configs: Default::default(),
     };
-    match state.create_topic(spec, false) {
+    match state.create_topic(spec, false).await {
         Ok(_) => {}
         Err(AdminError::Controller(strata_metadata::ControllerError::TopicAlreadyExists(_))) => {}
         Err(AdminError::Controller(e)) => return unknown(errors::controller_error(&e).0),

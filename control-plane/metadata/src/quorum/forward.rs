@@ -1,0 +1,555 @@
+//! Admin requests on a cluster: run on the active controller, forwarded to it from
+//! every other node (Kafka's envelope forwarding role), answered once the change is in
+//! this node's image.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use strata_proto::TopicId;
+use strata_rpc::controller as pb;
+use strata_rpc::controller::controller_client::ControllerClient as Client;
+use strata_rpc::{Code, Request, Response, Status};
+use tonic::transport::Channel;
+
+use super::{controller_log::QuorumLog, Quorum, QuorumError};
+use crate::controller::{ControllerError, CreateTopicSpec};
+use crate::controller_client::{
+    CommitError, Committed, Controller, ControllerClient, ControllerSettings, CreatedTopic,
+};
+use crate::image::MetadataImage;
+
+type Rpc = Client<Channel>;
+
+/// The controller of a node in a cluster: the rules run on the quorum's leader; on
+/// any other node each call is forwarded to it over gRPC, retried at the new leader
+/// when leadership moves, and answered once this node has applied the change.
+pub struct ClusterController {
+    local: Controller<QuorumLog>,
+    clients: Mutex<HashMap<String, Rpc>>,
+}
+
+impl ClusterController {
+    pub fn new(quorum: Arc<Quorum>, settings: ControllerSettings) -> Arc<Self> {
+        Arc::new(Self {
+            local: Controller::over(QuorumLog::new(quorum), settings),
+            clients: Mutex::default(),
+        })
+    }
+
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        self.local.log().quorum()
+    }
+
+    fn client(&self, addr: &str) -> Result<Rpc, CommitError> {
+        let mut clients = self.clients.lock();
+        if let Some(c) = clients.get(addr) {
+            return Ok(c.clone());
+        }
+        let rpc = &self.quorum().settings().rpc;
+        let ch = strata_rpc::channel(addr, rpc)
+            .map_err(|e| CommitError::Quorum(QuorumError::Forward(e.to_string())))?;
+        let c = strata_rpc::controller_client(ch, rpc);
+        clients.insert(addr.to_string(), c.clone());
+        Ok(c)
+    }
+
+    fn cluster_id(&self) -> String {
+        self.quorum().settings().cluster_id.clone()
+    }
+
+    /// Runs a call where the leader is: `local` here when this node leads, else
+    /// `remote` against the leader, until one answers or the write timeout passes.
+    async fn route<'a, T: Send>(
+        &'a self,
+        local: impl Fn() -> BoxFuture<'a, Result<Committed<T>, CommitError>> + Send + Sync + 'a,
+        remote: impl Fn(Rpc) -> BoxFuture<'static, Result<Response<pb::AdminReply>, Status>>
+            + Send
+            + Sync,
+        value: impl Fn(&pb::AdminReply) -> Result<T, CommitError> + Send + Sync,
+    ) -> Result<Committed<T>, CommitError> {
+        let quorum = self.quorum().clone();
+        let wait = quorum.settings().write_timeout;
+        let deadline = Instant::now() + wait;
+        loop {
+            let leader = quorum.leader();
+            let retry = match leader {
+                Some(id) if id == quorum.settings().node_id => match local().await {
+                    Err(CommitError::Quorum(QuorumError::NotLeader { .. })) => true,
+                    done => return done,
+                },
+                Some(id) => match quorum.address_of(id) {
+                    None => true,
+                    Some(addr) => match remote(self.client(&addr)?).await {
+                        Ok(r) => {
+                            let reply = r.into_inner();
+                            if reply.not_leader {
+                                true
+                            } else {
+                                return self.finish(&reply, &value).await;
+                            }
+                        }
+                        Err(s) if s.code() == Code::Unavailable => true,
+                        Err(s) if s.code() == Code::DeadlineExceeded => {
+                            return Err(CommitError::Quorum(QuorumError::Timeout(wait)))
+                        }
+                        Err(s) => {
+                            return Err(CommitError::Quorum(QuorumError::Forward(format!(
+                                "node {id}: {s}"
+                            ))))
+                        }
+                    },
+                },
+                None => true,
+            };
+            if retry && Instant::now() >= deadline {
+                return Err(CommitError::Quorum(QuorumError::NotLeader {
+                    leader: leader.and_then(|id| quorum.address_of(id).map(|a| (id, a))),
+                }));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn finish<T>(
+        &self,
+        reply: &pb::AdminReply,
+        value: &impl Fn(&pb::AdminReply) -> Result<T, CommitError>,
+    ) -> Result<Committed<T>, CommitError> {
+        if let Some(r) = &reply.refusal {
+            return Err(CommitError::Rejected(refusal_error(r)));
+        }
+        self.quorum().wait_applied(reply.applied_index).await?;
+        Ok(Committed {
+            value: value(reply)?,
+            image: self.image(),
+        })
+    }
+}
+
+fn replicas(m: &BTreeMap<i32, Vec<i32>>) -> HashMap<i32, pb::Replicas> {
+    m.iter()
+        .map(|(p, ids)| {
+            (
+                *p,
+                pb::Replicas {
+                    broker_ids: ids.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn from_replicas(m: HashMap<i32, pb::Replicas>) -> BTreeMap<i32, Vec<i32>> {
+    m.into_iter().map(|(p, r)| (p, r.broker_ids)).collect()
+}
+
+fn topic_id(bytes: &[u8]) -> Result<TopicId, CommitError> {
+    let b: [u8; 16] = bytes.try_into().map_err(|_| {
+        CommitError::Quorum(QuorumError::Forward(format!(
+            "a topic id of {} bytes",
+            bytes.len()
+        )))
+    })?;
+    Ok(TopicId::from_bytes(b))
+}
+
+fn refusal(e: &ControllerError) -> pb::Refusal {
+    use pb::RefusalKind as K;
+    let kind = match e {
+        ControllerError::TopicAlreadyExists(_) => K::TopicAlreadyExists,
+        ControllerError::InvalidTopic(_) => K::InvalidTopic,
+        ControllerError::InvalidPartitions(_) => K::InvalidPartitions,
+        ControllerError::InvalidReplicationFactor(_) => K::InvalidReplicationFactor,
+        ControllerError::InvalidReplicaAssignment(_) => K::InvalidReplicaAssignment,
+        ControllerError::InvalidConfig(_) => K::InvalidConfig,
+        ControllerError::UnknownTopic(_) => K::UnknownTopic,
+        ControllerError::InvalidRequest(_) => K::InvalidRequest,
+    };
+    pb::Refusal {
+        kind: kind as i32,
+        message: e.to_string(),
+    }
+}
+
+fn refusal_error(r: &pb::Refusal) -> ControllerError {
+    use pb::RefusalKind as K;
+    let m = r.message.clone();
+    match K::try_from(r.kind).unwrap_or(K::Unspecified) {
+        K::TopicAlreadyExists => ControllerError::TopicAlreadyExists(m),
+        K::InvalidTopic => ControllerError::InvalidTopic(m),
+        K::InvalidPartitions => ControllerError::InvalidPartitions(m),
+        K::InvalidReplicationFactor => ControllerError::InvalidReplicationFactor(m),
+        K::InvalidReplicaAssignment => ControllerError::InvalidReplicaAssignment(m),
+        K::InvalidConfig => ControllerError::InvalidConfig(m),
+        K::UnknownTopic => ControllerError::UnknownTopic(m),
+        K::InvalidRequest | K::Unspecified => ControllerError::InvalidRequest(m),
+    }
+}
+
+#[async_trait::async_trait]
+impl ControllerClient for ClusterController {
+    fn image(&self) -> Arc<MetadataImage> {
+        self.local.image()
+    }
+
+    async fn create_topic(
+        &self,
+        spec: &CreateTopicSpec,
+        id: Option<TopicId>,
+        validate_only: bool,
+    ) -> Result<Committed<CreatedTopic>, CommitError> {
+        let req = pb::CreateTopicRequest {
+            cluster_id: self.cluster_id(),
+            name: spec.name.clone(),
+            num_partitions: spec.num_partitions,
+            replication_factor: i32::from(spec.replication_factor),
+            assignments: replicas(&spec.assignments),
+            configs: spec.configs.clone().into_iter().collect(),
+            topic_id: id.map(|i| i.as_bytes().to_vec()).unwrap_or_default().into(),
+            validate_only,
+        };
+        self.route(
+            || Box::pin(self.local.create_topic(spec, id, validate_only)),
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.create_topic(req).await })
+            },
+            |r| {
+                Ok(CreatedTopic {
+                    id: topic_id(&r.topic_id)?,
+                    num_partitions: r.num_partitions,
+                    replication_factor: r.replication_factor as i16,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<Committed<TopicId>, CommitError> {
+        let req = pb::DeleteTopicRequest {
+            cluster_id: self.cluster_id(),
+            name: name.to_string(),
+        };
+        self.route(
+            || Box::pin(self.local.delete_topic(name)),
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.delete_topic(req).await })
+            },
+            |r| topic_id(&r.topic_id),
+        )
+        .await
+    }
+
+    async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: &BTreeMap<i32, Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<Committed<()>, CommitError> {
+        let req = pb::CreatePartitionsRequest {
+            cluster_id: self.cluster_id(),
+            name: name.to_string(),
+            count,
+            assignments: replicas(assignments),
+            validate_only,
+        };
+        self.route(
+            || {
+                Box::pin(
+                    self.local
+                        .create_partitions(name, count, assignments, validate_only),
+                )
+            },
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.create_partitions(req).await })
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    async fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<Committed<()>, CommitError> {
+        let req = pb::AlterTopicConfigsRequest {
+            cluster_id: self.cluster_id(),
+            name: name.to_string(),
+            set: set.clone().into_iter().collect(),
+            delete: delete.clone(),
+            replace_all,
+            validate_only,
+        };
+        self.route(
+            || {
+                Box::pin(self.local.alter_topic_configs(
+                    name,
+                    set.clone(),
+                    delete.clone(),
+                    replace_all,
+                    validate_only,
+                ))
+            },
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.alter_topic_configs(req).await })
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        block: u32,
+    ) -> Result<Committed<Range<i64>>, CommitError> {
+        let req = pb::AllocateProducerIdsRequest {
+            cluster_id: self.cluster_id(),
+            broker_id,
+            block,
+        };
+        self.route(
+            || Box::pin(self.local.allocate_producer_ids(broker_id, block)),
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.allocate_producer_ids(req).await })
+            },
+            |r| Ok(r.first_producer_id..r.end_producer_id),
+        )
+        .await
+    }
+
+    async fn register_broker(
+        &self,
+        broker_id: i32,
+        host: &str,
+        port: i32,
+        rack: Option<String>,
+    ) -> Result<Committed<()>, CommitError> {
+        let req = pb::RegisterBrokerRequest {
+            cluster_id: self.cluster_id(),
+            broker_id,
+            host: host.to_string(),
+            port,
+            rack: rack.clone(),
+        };
+        self.route(
+            || {
+                Box::pin(
+                    self.local
+                        .register_broker(broker_id, host, port, rack.clone()),
+                )
+            },
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.register_broker(req).await })
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    async fn heartbeat(&self, _broker_id: i32) -> Result<(), CommitError> {
+        Ok(())
+    }
+}
+
+/// Serves forwarded admin requests on the active controller.
+pub struct ControllerService {
+    controller: Arc<ClusterController>,
+}
+
+impl ControllerService {
+    pub fn new(controller: Arc<ClusterController>) -> Self {
+        Self { controller }
+    }
+
+    fn check(&self, cluster_id: &str) -> Result<(), Status> {
+        let mine = &self.controller.quorum().settings().cluster_id;
+        if cluster_id != mine {
+            return Err(Status::failed_precondition(format!(
+                "this node is in cluster {mine}, the request is for cluster {cluster_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The reply for a local call's result: the applied index on success, the
+    /// refusal, or "not the leader" so the sender retries where the leader is.
+    fn reply<T>(
+        &self,
+        result: Result<Committed<T>, CommitError>,
+        fill: impl FnOnce(T, &mut pb::AdminReply),
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let q = self.controller.quorum();
+        let mut reply = pb::AdminReply {
+            leader_id: q.leader().map(|l| l as i64).unwrap_or(-1),
+            ..Default::default()
+        };
+        match result {
+            Ok(c) => {
+                reply.applied_index = q.applied_index().unwrap_or(0);
+                fill(c.value, &mut reply);
+            }
+            Err(CommitError::Rejected(e)) => reply.refusal = Some(refusal(&e)),
+            Err(CommitError::Quorum(QuorumError::NotLeader { .. })) => reply.not_leader = true,
+            Err(CommitError::Quorum(QuorumError::Timeout(d))) => {
+                return Err(Status::deadline_exceeded(format!("no quorum within {d:?}")))
+            }
+            Err(e) => return Err(Status::internal(e.to_string())),
+        }
+        Ok(Response::new(reply))
+    }
+
+    fn not_leader(&self) -> Option<Result<Response<pb::AdminReply>, Status>> {
+        let q = self.controller.quorum();
+        (!q.is_leader()).then(|| {
+            Ok(Response::new(pb::AdminReply {
+                not_leader: true,
+                leader_id: q.leader().map(|l| l as i64).unwrap_or(-1),
+                ..Default::default()
+            }))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::controller_server::Controller for ControllerService {
+    async fn create_topic(
+        &self,
+        req: Request<pb::CreateTopicRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let id = match r.topic_id.len() {
+            0 => None,
+            _ => Some(topic_id(&r.topic_id).map_err(|e| Status::invalid_argument(e.to_string()))?),
+        };
+        let spec = CreateTopicSpec {
+            name: r.name,
+            num_partitions: r.num_partitions,
+            replication_factor: i16::try_from(r.replication_factor)
+                .map_err(|_| Status::invalid_argument("replication factor out of range"))?,
+            assignments: from_replicas(r.assignments),
+            configs: r.configs.into_iter().collect(),
+        };
+        let result = self
+            .controller
+            .local
+            .create_topic(&spec, id, r.validate_only)
+            .await;
+        self.reply(result, |t, reply| {
+            reply.topic_id = t.id.as_bytes().to_vec().into();
+            reply.num_partitions = t.num_partitions;
+            reply.replication_factor = i32::from(t.replication_factor);
+        })
+    }
+
+    async fn delete_topic(
+        &self,
+        req: Request<pb::DeleteTopicRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let result = self.controller.local.delete_topic(&r.name).await;
+        self.reply(result, |id, reply| {
+            reply.topic_id = id.as_bytes().to_vec().into()
+        })
+    }
+
+    async fn create_partitions(
+        &self,
+        req: Request<pb::CreatePartitionsRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let assignments = from_replicas(r.assignments);
+        let result = self
+            .controller
+            .local
+            .create_partitions(&r.name, r.count, &assignments, r.validate_only)
+            .await;
+        self.reply(result, |(), _| {})
+    }
+
+    async fn alter_topic_configs(
+        &self,
+        req: Request<pb::AlterTopicConfigsRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let result = self
+            .controller
+            .local
+            .alter_topic_configs(
+                &r.name,
+                r.set.into_iter().collect(),
+                r.delete,
+                r.replace_all,
+                r.validate_only,
+            )
+            .await;
+        self.reply(result, |(), _| {})
+    }
+
+    async fn allocate_producer_ids(
+        &self,
+        req: Request<pb::AllocateProducerIdsRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let result = self
+            .controller
+            .local
+            .allocate_producer_ids(r.broker_id, r.block)
+            .await;
+        self.reply(result, |ids, reply| {
+            reply.first_producer_id = ids.start;
+            reply.end_producer_id = ids.end;
+        })
+    }
+
+    async fn register_broker(
+        &self,
+        req: Request<pb::RegisterBrokerRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let result = self
+            .controller
+            .local
+            .register_broker(r.broker_id, &r.host, r.port, r.rack)
+            .await;
+        self.reply(result, |(), _| {})
+    }
+}
