@@ -7,6 +7,7 @@
 //! through the Raft quorum), which applies them. Written for N brokers:
 //! replicas are placed round-robin over the registered brokers.
 
+mod brokers;
 mod cluster;
 mod configs;
 mod error;
@@ -16,7 +17,11 @@ mod tiering;
 mod topic_name;
 mod topics;
 
-pub use cluster::{allocate_producer_ids, register_broker};
+pub use brokers::{
+    elect_preferred, fence_broker, heartbeat, preferred_change, register_broker, unfence_broker,
+    usable_brokers, BrokerRegistrationRequest, BrokerStatus, Heartbeat, HeartbeatOutcome,
+};
+pub use cluster::allocate_producer_ids;
 pub use configs::{
     alter_broker_configs, alter_topic_configs, BrokerConfigKind, DYNAMIC_BROKER_CONFIGS,
 };

@@ -12,8 +12,8 @@ use strata_log::LogConfig;
 use strata_proto::TopicId;
 
 use crate::controller::{
-    self, check_partition_limits, validate_tiering, ControllerError, CreateTopicSpec,
-    PartitionLimits,
+    self, check_partition_limits, validate_tiering, BrokerRegistrationRequest, ControllerError,
+    CreateTopicSpec, Heartbeat, HeartbeatOutcome, PartitionLimits,
 };
 use crate::error::MetadataError;
 use crate::image::MetadataImage;
@@ -59,6 +59,15 @@ pub struct CreatedTopic {
 pub trait ControllerClient: Send + Sync {
     /// The latest committed image.
     fn image(&self) -> Arc<MetadataImage>;
+    /// Committed images as they arrive, including changes made through other nodes of
+    /// a cluster; `None` when every change goes through this node's own calls.
+    fn watch(&self) -> Option<tokio::sync::watch::Receiver<Arc<MetadataImage>>> {
+        None
+    }
+    /// The node id of the active controller, when one is known.
+    fn active_controller(&self) -> Option<i32>;
+    /// Stops what the controller runs (a quorum node and its server).
+    async fn shutdown(&self) {}
     /// CreateTopics for one topic; `id` re-uses a topic id (a topic recovered from
     /// the remote tier keeps the incarnation its objects are filed under).
     async fn create_topic(
@@ -95,13 +104,15 @@ pub trait ControllerClient: Send + Sync {
     /// Registers (or re-registers) a broker and its listener.
     async fn register_broker(
         &self,
-        broker_id: i32,
-        host: &str,
-        port: i32,
-        rack: Option<String>,
+        req: &BrokerRegistrationRequest,
     ) -> Result<Committed<()>, CommitError>;
-    /// A broker's liveness heartbeat (a single node is always alive).
-    async fn heartbeat(&self, broker_id: i32) -> Result<(), CommitError>;
+    /// Whether brokers must heartbeat to stay unfenced (a cluster); a single node is
+    /// always alive and never heartbeats.
+    fn fences_brokers(&self) -> bool {
+        false
+    }
+    /// A broker's liveness heartbeat; `applied_index` is filled in by the client.
+    async fn heartbeat(&self, hb: Heartbeat) -> Result<HeartbeatOutcome, CommitError>;
 }
 
 /// How the local controller fills in and bounds requests.
@@ -163,7 +174,7 @@ impl<L: MetadataLog> Controller<L> {
     }
 
     fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
-        let mut ids = image.broker_ids();
+        let mut ids = controller::usable_brokers(image);
         if ids.is_empty() {
             ids.push(self.settings.node_id);
         }
@@ -239,6 +250,10 @@ fn partition_shape(records: &[MetadataRecord]) -> (i32, i16) {
 impl<L: MetadataLog> ControllerClient for Controller<L> {
     fn image(&self) -> Arc<MetadataImage> {
         self.log.image()
+    }
+
+    fn active_controller(&self) -> Option<i32> {
+        Some(self.settings.node_id)
     }
 
     async fn create_topic(
@@ -342,23 +357,73 @@ impl<L: MetadataLog> ControllerClient for Controller<L> {
 
     async fn register_broker(
         &self,
-        broker_id: i32,
-        host: &str,
-        port: i32,
-        rack: Option<String>,
+        req: &BrokerRegistrationRequest,
+    ) -> Result<Committed<()>, CommitError> {
+        self.register(req, false).await
+    }
+
+    async fn heartbeat(&self, hb: Heartbeat) -> Result<HeartbeatOutcome, CommitError> {
+        Ok(HeartbeatOutcome {
+            known: true,
+            fenced: false,
+            should_shut_down: hb.want_shut_down,
+        })
+    }
+}
+
+impl<L: MetadataLog> Controller<L> {
+    /// Registers `req`, `fenced` on a cluster (see [`controller::register_broker`]).
+    pub async fn register(
+        &self,
+        req: &BrokerRegistrationRequest,
+        fenced: bool,
     ) -> Result<Committed<()>, CommitError> {
         self.log
             .apply(false, |image| {
-                Ok((
-                    (),
-                    controller::register_broker(image, broker_id, host, port, rack)?,
-                ))
+                Ok(((), controller::register_broker(image, req, fenced)?))
             })
             .await
     }
 
-    async fn heartbeat(&self, _broker_id: i32) -> Result<(), CommitError> {
-        Ok(())
+    /// Answers a heartbeat on the active controller of a cluster and commits what it
+    /// causes (unfencing, the end of a controlled shutdown).
+    pub async fn beat(
+        &self,
+        hb: &Heartbeat,
+        registered_at: Option<u64>,
+    ) -> Result<Committed<HeartbeatOutcome>, CommitError> {
+        self.log
+            .apply(false, |image| {
+                Ok(controller::heartbeat(image, hb, registered_at))
+            })
+            .await
+    }
+
+    /// Fences `broker` whose session expired; its leaderships move.
+    pub async fn fence(&self, broker: i32) -> Result<Committed<()>, CommitError> {
+        self.log
+            .apply(false, |image| {
+                let still_unfenced = image.broker(broker).is_some_and(|b| !b.fenced);
+                let records = if still_unfenced {
+                    controller::fence_broker(image, broker, false)
+                } else {
+                    Vec::new()
+                };
+                Ok(((), records))
+            })
+            .await
+    }
+
+    /// Preferred-leader election over `which` (all partitions when `None`).
+    pub async fn elect_preferred(
+        &self,
+        which: Option<Vec<(String, i32)>>,
+    ) -> Result<Committed<()>, CommitError> {
+        self.log
+            .apply(false, |image| {
+                Ok(((), controller::elect_preferred(image, which.as_deref())))
+            })
+            .await
     }
 }
 
@@ -405,7 +470,9 @@ mod tests {
     async fn commits_are_durable_and_validate_only_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let c = local(dir.path(), PartitionLimits::default());
-        c.register_broker(1, "127.0.0.1", 9092, None).await.unwrap();
+        c.register_broker(&BrokerRegistrationRequest::new(1, "127.0.0.1", 9092, None))
+            .await
+            .unwrap();
         let dry = c.create_topic(&spec("a", 3), None, true).await.unwrap();
         assert_eq!(dry.value.num_partitions, 3);
         assert!(dry.image.topic("a").is_none());

@@ -41,6 +41,10 @@ pub enum MetadataError {
         /// `node.id` passed to `open`.
         configured: i32,
     },
+    /// `meta.properties` belongs to another cluster: this data directory was
+    /// formatted for (or has joined) a different cluster than configured.
+    #[error("cluster.id mismatch: meta.properties has {stored}, configured {configured}; this data directory belongs to another cluster")]
+    ClusterIdMismatch { stored: String, configured: String },
     /// An earlier write failed and could not be rolled back; the store
     /// refuses further commits until it is reopened.
     #[error("metadata store is failed after an earlier write error; reopen it")]

@@ -7,8 +7,9 @@ use strata_proto::TopicId;
 use crate::error::MetadataError;
 use crate::records::metadata_record::Record;
 use crate::records::{
-    ConfigRecord, MetadataRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
-    RemoveTopicRecord, TopicRecord, RESOURCE_TYPE_BROKER, RESOURCE_TYPE_TOPIC,
+    BrokerRegistrationChangeRecord, ConfigRecord, MetadataRecord, PartitionRecord,
+    ProducerIdsRecord, RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, RESOURCE_TYPE_BROKER,
+    RESOURCE_TYPE_TOPIC,
 };
 
 /// State of one partition.
@@ -52,6 +53,12 @@ pub struct BrokerRegistration {
     pub port: i32,
     /// Rack, if any.
     pub rack: Option<String>,
+    /// The process start this registration belongs to (zeros before incarnations).
+    pub incarnation_id: [u8; 16],
+    /// Leads nothing and is not shown to clients.
+    pub fenced: bool,
+    /// Controlled shutdown began: its leaderships are moving away.
+    pub in_controlled_shutdown: bool,
 }
 
 /// The cluster state: what applying every committed record in order to an
@@ -133,6 +140,7 @@ impl MetadataImage {
             Some(Record::RemoveTopic(r)) => self.apply_remove_topic(r),
             Some(Record::RegisterBroker(r)) => self.apply_register_broker(r),
             Some(Record::ProducerIds(r)) => self.apply_producer_ids(r),
+            Some(Record::BrokerChange(r)) => self.apply_broker_change(r),
         }
     }
 
@@ -146,9 +154,21 @@ impl MetadataImage {
                     host: b.host.clone(),
                     port: b.port,
                     rack: b.rack.clone(),
+                    incarnation_id: b.incarnation_id.to_vec(),
+                    fenced: b.fenced,
                 })
                 .into(),
             );
+            if b.in_controlled_shutdown {
+                out.push(
+                    Record::BrokerChange(BrokerRegistrationChangeRecord {
+                        broker_id: b.id,
+                        fenced: None,
+                        in_controlled_shutdown: Some(true),
+                    })
+                    .into(),
+                );
+            }
         }
         for (name, value) in &self.cluster_broker_configs {
             out.push(config_record(RESOURCE_TYPE_BROKER, "", name, value));
@@ -362,6 +382,16 @@ impl MetadataImage {
                 r.broker_id, r.port
             )));
         }
+        let incarnation_id = match r.incarnation_id.len() {
+            0 => [0; 16],
+            _ => r.incarnation_id.as_slice().try_into().map_err(|_| {
+                MetadataError::invalid(format!(
+                    "broker {} has an incarnation id of {} bytes, not 16",
+                    r.broker_id,
+                    r.incarnation_id.len()
+                ))
+            })?,
+        };
         self.brokers.insert(
             r.broker_id,
             BrokerRegistration {
@@ -369,8 +399,30 @@ impl MetadataImage {
                 host: r.host.clone(),
                 port: r.port,
                 rack: r.rack.clone(),
+                incarnation_id,
+                fenced: r.fenced,
+                in_controlled_shutdown: false,
             },
         );
+        Ok(())
+    }
+
+    fn apply_broker_change(
+        &mut self,
+        r: &BrokerRegistrationChangeRecord,
+    ) -> Result<(), MetadataError> {
+        let b = self.brokers.get_mut(&r.broker_id).ok_or_else(|| {
+            MetadataError::invalid(format!(
+                "registration change of unregistered broker {}",
+                r.broker_id
+            ))
+        })?;
+        if let Some(f) = r.fenced {
+            b.fenced = f;
+        }
+        if let Some(c) = r.in_controlled_shutdown {
+            b.in_controlled_shutdown = c;
+        }
         Ok(())
     }
 

@@ -24,8 +24,9 @@ mod store;
 pub use controller::PartitionLimits;
 pub use controller::{
     allocate_producer_ids, alter_broker_configs, alter_topic_configs, create_partitions,
-    create_topic, create_topic_with_id, delete_topic, register_broker, ControllerError,
-    CreateTopicSpec, PartitionCountUpdate,
+    create_topic, create_topic_with_id, delete_topic, register_broker, BrokerRegistrationRequest,
+    BrokerStatus, ControllerError, CreateTopicSpec, Heartbeat, HeartbeatOutcome,
+    PartitionCountUpdate,
 };
 pub use controller_client::{
     off_worker, CommitError, Committed, ControllerClient, ControllerSettings, CreatedTopic,
@@ -33,4 +34,5 @@ pub use controller_client::{
 };
 pub use error::MetadataError;
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use store::meta_properties::{load_or_format, random_cluster_id, MetaProperties};
 pub use store::{MetadataStore, StoreOptions};

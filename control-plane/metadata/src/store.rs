@@ -11,7 +11,7 @@
 
 mod files;
 mod frame;
-mod meta_properties;
+pub(crate) mod meta_properties;
 mod recovery;
 
 use std::fs::{File, OpenOptions};

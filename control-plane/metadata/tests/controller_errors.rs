@@ -8,8 +8,8 @@ use strata_metadata::records::metadata_record::Record;
 use strata_metadata::records::MetadataRecord;
 use strata_metadata::{
     allocate_producer_ids, alter_broker_configs, alter_topic_configs, create_partitions,
-    create_topic, delete_topic, register_broker, ControllerError, CreateTopicSpec, MetadataImage,
-    PartitionCountUpdate,
+    create_topic, delete_topic, register_broker, BrokerRegistrationRequest, ControllerError,
+    CreateTopicSpec, MetadataImage, PartitionCountUpdate,
 };
 
 const DEFAULTS: (i32, i16) = (1, 1);
@@ -405,13 +405,26 @@ fn alter_topic_configs_rules() {
 #[test]
 fn broker_configs_and_registration() {
     let mut image = MetadataImage::default();
-    let records = register_broker(&image, 1, "h", 9092, Some("r".into())).unwrap();
+    let records = register_broker(
+        &image,
+        &BrokerRegistrationRequest::new(1, "h", 9092, Some("r".into())),
+        false,
+    )
+    .unwrap();
     apply(&mut image, &records);
-    assert!(register_broker(&image, 1, "h", 9092, Some("r".into()))
-        .unwrap()
-        .is_empty());
+    assert!(register_broker(
+        &image,
+        &BrokerRegistrationRequest::new(1, "h", 9092, Some("r".into())),
+        false
+    )
+    .unwrap()
+    .is_empty());
     assert!(matches!(
-        register_broker(&image, 2, "h", 70000, None),
+        register_broker(
+            &image,
+            &BrokerRegistrationRequest::new(2, "h", 70000, None),
+            false
+        ),
         Err(ControllerError::InvalidRequest(_))
     ));
     assert_eq!(image.broker_ids(), vec![1]);

@@ -123,6 +123,8 @@ fn records_for(image: &MetadataImage, op: &Op) -> Vec<MetadataRecord> {
             host: format!("host{port}"),
             port: i32::from(*port),
             rack: (port % 2 == 0).then(|| "r1".to_string()),
+            incarnation_id: vec![*id; 16],
+            fenced: port % 3 == 0,
         })
         .into()],
         Op::ProducerIds { add } => vec![Record::ProducerIds(ProducerIdsRecord {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use strata_metadata::records::MetadataRecord;
 use strata_metadata::{
-    create_topic, register_broker, CreateTopicSpec, MetadataError, MetadataImage, MetadataStore,
-    StoreOptions,
+    create_topic, register_broker, BrokerRegistrationRequest, CreateTopicSpec, MetadataError,
+    MetadataImage, MetadataStore, StoreOptions,
 };
 
 fn topic_records(image: &MetadataImage, name: &str) -> Vec<MetadataRecord> {
@@ -47,7 +47,12 @@ fn commit_then_reopen_gives_the_same_image() {
     let dir = tempfile::tempdir().unwrap();
     let (cluster_id, image) = {
         let mut store = MetadataStore::open(dir.path(), 1).unwrap();
-        let records = register_broker(store.image(), 1, "localhost", 9092, None).unwrap();
+        let records = register_broker(
+            store.image(),
+            &BrokerRegistrationRequest::new(1, "localhost", 9092, None),
+            false,
+        )
+        .unwrap();
         store.commit(records).unwrap();
         commit_topic(&mut store, "a");
         commit_topic(&mut store, "b");

@@ -121,6 +121,29 @@ broker_config! {
     "advertised.listeners" advertised_listeners: Option<String> = None,
         Holds(|v| v.as_deref().is_none_or(|a| split_host_port(a).is_some()),
             "must be host:port or PLAINTEXT://host:port");
+    /// `broker`, `controller`, or both. Strata runs combined nodes today: every node
+    /// is a broker, and the nodes named in `controller.quorum.voters` are also the
+    /// metadata quorum's voters (dedicated roles are not supported yet).
+    "process.roles" process_roles: String = "broker,controller".into(),
+        Holds(|v| roles(v) == Some((true, true)), "must be broker,controller (combined nodes; dedicated roles are not supported yet)");
+    /// The metadata quorum, `id@host:port,…` (each voter's CONTROLLER listener).
+    /// Unset: a single node whose metadata log is local, as before clusters.
+    "controller.quorum.voters" controller_quorum_voters: Option<String> = None,
+        Holds(|v| v.as_deref().is_none_or(|s| parse_voters(s).is_ok()), "must be id@host:port,… with distinct ids");
+    /// Which entry of `listeners` serves the control plane (gRPC).
+    "controller.listener.names" controller_listener_names: String = "CONTROLLER".into(),
+        Holds(|v| !v.trim().is_empty(), "must name a listener");
+    /// How often a broker of a cluster heartbeats to the active controller.
+    "broker.heartbeat.interval.ms" broker_heartbeat_interval_ms: i64 = 2000, Within(10, 3_600_000);
+    /// A broker whose heartbeats stop for this long is fenced and its leaderships move.
+    "broker.session.timeout.ms" broker_session_timeout_ms: i64 = 9000, Within(10, 3_600_000);
+    /// The rack of this broker, for rack-aware replica placement.
+    "broker.rack" broker_rack: Option<String> = None, Any;
+    /// The cluster this node's data directory belongs to (Kafka's `kafka-storage.sh
+    /// format -t`): written at the first start, refused at any later start that names
+    /// another. Unset: a new single node picks a random one.
+    "cluster.id" cluster_id: Option<String> = None,
+        Holds(|v| v.as_deref().is_none_or(valid_cluster_id), "must be 1-64 characters of A-Z a-z 0-9 _ -");
     "log.dirs" log_dirs: PathBuf = PathBuf::from("strata-data"), Any;
     "num.partitions" num_partitions: i32 = 1, AtLeast(1);
     "default.replication.factor" default_replication_factor: i16 = 1, AtLeast(1);
@@ -280,6 +303,32 @@ impl BrokerConfig {
                 });
             }
         };
+        if let Some(Ok(voters)) = self.controller_quorum_voters.as_deref().map(parse_voters) {
+            relate(
+                voters.contains_key(&(self.node_id as u64)),
+                "controller.quorum.voters",
+                self.controller_quorum_voters.clone().unwrap_or_default(),
+                "must name this node's node.id (nodes are combined broker and controller)",
+            );
+            relate(
+                self.controller_listen_addr().is_some_and(|a| a.is_ok()),
+                "listeners",
+                self.listeners.clone(),
+                "must have an entry named by controller.listener.names (e.g. CONTROLLER://127.0.0.1:9093) when controller.quorum.voters is set",
+            );
+            relate(
+                self.cluster_id.is_some(),
+                "cluster.id",
+                String::new(),
+                "must be set when controller.quorum.voters is set (the same on every node)",
+            );
+        }
+        relate(
+            self.broker_heartbeat_interval_ms < self.broker_session_timeout_ms,
+            "broker.heartbeat.interval.ms",
+            self.broker_heartbeat_interval_ms.to_string(),
+            "must be below broker.session.timeout.ms",
+        );
         relate(
             self.queued_max_request_bytes >= self.socket_request_max_bytes as i64,
             "queued.max.request.bytes",
@@ -319,6 +368,20 @@ impl BrokerConfig {
         all
     }
 
+    /// How the controller fills in and bounds admin requests.
+    pub fn controller_settings(&self) -> strata_metadata::ControllerSettings {
+        strata_metadata::ControllerSettings {
+            defaults: (self.num_partitions, self.default_replication_factor),
+            limits: strata_metadata::PartitionLimits {
+                per_request: self.max_partitions_per_request.max(1) as usize,
+                per_broker: self.max_partitions_per_broker.max(1) as usize,
+            },
+            log_defaults: self.log_defaults(),
+            tiered_storage: self.remote_log_storage_system_enable,
+            node_id: self.node_id,
+        }
+    }
+
     /// The group coordinator's settings.
     pub fn group_config(&self) -> strata_groups::GroupConfig {
         strata_groups::GroupConfig {
@@ -331,9 +394,28 @@ impl BrokerConfig {
         }
     }
 
-    /// The address to bind.
+    /// The address the Kafka listener binds: the first entry of `listeners` that is
+    /// not the controller's.
     pub fn listen_addr(&self) -> Result<std::net::SocketAddr, String> {
         resolve(&self.listeners)
+    }
+
+    /// The address the control plane binds (the `controller.listener.names` entry of
+    /// `listeners`), if there is one.
+    pub fn controller_listen_addr(&self) -> Option<Result<std::net::SocketAddr, String>> {
+        let name = self.controller_listener_names.split(',').next()?.trim();
+        listener_entries(&self.listeners)
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, hp)| resolve_one(&hp))
+    }
+
+    /// The quorum's voters (node id → control-plane address), when this node is part
+    /// of a cluster.
+    pub fn quorum_voters(&self) -> Option<std::collections::BTreeMap<u64, String>> {
+        self.controller_quorum_voters
+            .as_deref()
+            .and_then(|v| parse_voters(v).ok())
     }
 
     /// The host and port clients are told to use.
@@ -374,8 +456,71 @@ impl BrokerConfig {
     }
 }
 
-/// The address a `listeners` value binds.
+/// The entries of a `listeners` list as (name, `host:port`); an entry without a
+/// `NAME://` prefix is PLAINTEXT.
+fn listener_entries(list: &str) -> Vec<(String, String)> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| match e.split_once("://") {
+            Some((name, rest)) => (name.to_string(), rest.to_string()),
+            None => ("PLAINTEXT".to_string(), e.to_string()),
+        })
+        .collect()
+}
+
+/// `process.roles` as (broker, controller), or `None` for an unknown role.
+fn roles(v: &str) -> Option<(bool, bool)> {
+    let mut broker = false;
+    let mut controller = false;
+    for r in v.split(',').map(str::trim) {
+        match r {
+            "broker" => broker = true,
+            "controller" => controller = true,
+            _ => return None,
+        }
+    }
+    Some((broker, controller))
+}
+
+/// `controller.quorum.voters`: `id@host:port,…`, ids distinct.
+fn parse_voters(v: &str) -> Result<std::collections::BTreeMap<u64, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, addr) = entry
+            .split_once('@')
+            .ok_or_else(|| format!("{entry}: expected id@host:port"))?;
+        let id: u64 = id.parse().map_err(|_| format!("{entry}: bad node id"))?;
+        let (host, port) = split_host_port(addr).ok_or_else(|| format!("{entry}: bad address"))?;
+        if out.insert(id, format!("{host}:{port}")).is_some() {
+            return Err(format!("node id {id} is listed twice"));
+        }
+    }
+    if out.is_empty() {
+        return Err("no voters".into());
+    }
+    Ok(out)
+}
+
+fn valid_cluster_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The address a `listeners` value binds for Kafka clients: its first entry that is
+/// not named CONTROLLER.
 fn resolve(listeners: &str) -> Result<std::net::SocketAddr, String> {
+    let entry = listener_entries(listeners)
+        .into_iter()
+        .find(|(name, _)| !name.eq_ignore_ascii_case("CONTROLLER"))
+        .map(|(_, hp)| hp)
+        .ok_or_else(|| format!("no Kafka listener in {listeners}"))?;
+    resolve_one(&entry)
+}
+
+fn resolve_one(listeners: &str) -> Result<std::net::SocketAddr, String> {
     let (host, port) =
         split_host_port(listeners).ok_or_else(|| format!("bad listener {listeners}"))?;
     use std::net::ToSocketAddrs;
@@ -478,6 +623,46 @@ mod tests {
                 reason: "must be between 0 and 64".into(),
             }]
         );
+    }
+
+    #[test]
+    fn cluster_keys() {
+        let c = BrokerConfig {
+            node_id: 2,
+            listeners: "PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193".into(),
+            controller_quorum_voters: Some("1@127.0.0.1:9093,2@127.0.0.1:9193".into()),
+            cluster_id: Some("abc-DEF_1".into()),
+            ..Default::default()
+        };
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        assert_eq!(c.listen_addr().unwrap().port(), 9192);
+        assert_eq!(c.controller_listen_addr().unwrap().unwrap().port(), 9193);
+        assert_eq!(c.quorum_voters().unwrap().len(), 2);
+        let bad = BrokerConfig {
+            node_id: 3,
+            listeners: "127.0.0.1:9192".into(),
+            controller_quorum_voters: Some("1@127.0.0.1:9093,1@127.0.0.1:9193".into()),
+            process_roles: "broker,tea".into(),
+            ..Default::default()
+        };
+        let keys: Vec<_> = bad.validate().unwrap_err().iter().map(|p| p.key).collect();
+        assert!(keys.contains(&"controller.quorum.voters"), "{keys:?}");
+        assert!(keys.contains(&"process.roles"), "{keys:?}");
+        let missing = BrokerConfig {
+            node_id: 3,
+            listeners: "127.0.0.1:9192".into(),
+            controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
+            ..Default::default()
+        };
+        let keys: Vec<_> = missing
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(|p| p.key)
+            .collect();
+        for k in ["controller.quorum.voters", "listeners", "cluster.id"] {
+            assert!(keys.contains(&k), "{k}: {keys:?}");
+        }
     }
 
     #[test]

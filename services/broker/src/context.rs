@@ -26,11 +26,40 @@ pub trait ClusterView: Send + Sync {
     /// The host and port clients are told to use.
     fn advertised(&self) -> (&str, i32);
     fn cluster_id(&self) -> &str;
+    /// The node id of the active controller (this node, unless it is in a cluster).
+    fn active_controller(&self) -> Option<i32> {
+        Some(self.node_id())
+    }
+    /// Every broker clients may connect to, with its advertised endpoint and rack: the
+    /// registered brokers that are not fenced, or this node alone before it has
+    /// registered.
+    fn brokers(&self) -> Vec<strata_metadata::BrokerRegistration> {
+        let mut all: Vec<_> = self
+            .image()
+            .brokers()
+            .filter(|b| !b.fenced)
+            .cloned()
+            .collect();
+        if all.is_empty() {
+            let (host, port) = self.advertised();
+            all.push(strata_metadata::BrokerRegistration {
+                id: self.node_id(),
+                host: host.to_string(),
+                port,
+                rack: None,
+                incarnation_id: [0; 16],
+                fenced: false,
+                in_controlled_shutdown: false,
+            });
+        }
+        all
+    }
 }
 
 /// The data plane: the partitions hosted here and the bounds on reading them.
 pub trait DataPlane: ClusterView {
-    /// The partition as hosted here, if the topic and partition exist.
+    /// The partition as hosted here, if this node leads it (clients read and write
+    /// only at the leader).
     fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>>;
     /// Every hosted partition, sorted by topic and index.
     fn partitions(&self) -> Vec<Arc<Partition>>;
@@ -42,6 +71,20 @@ pub trait DataPlane: ClusterView {
     fn log_dir(&self) -> &Path;
     /// The remote tier's URL, when tiered storage is on.
     fn remote_tier_url(&self) -> Option<&str>;
+    /// The error for a partition not hosted here: NOT_LEADER_OR_FOLLOWER when the
+    /// cluster has it on other brokers (the client refreshes metadata and goes there),
+    /// UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+    fn not_hosted_code(&self, topic: &str, partition: i32) -> i16 {
+        let exists = self
+            .image()
+            .topic(topic)
+            .is_some_and(|t| t.partitions.contains_key(&partition));
+        if exists {
+            kafka_protocol::ResponseError::NotLeaderOrFollower.code()
+        } else {
+            kafka_protocol::ResponseError::UnknownTopicOrPartition.code()
+        }
+    }
 }
 
 /// The broker settings admin handlers apply before asking the controller.
@@ -138,11 +181,22 @@ impl ClusterView for BrokerState {
     fn cluster_id(&self) -> &str {
         &self.cluster_id
     }
+
+    fn active_controller(&self) -> Option<i32> {
+        self.controller().active_controller()
+    }
 }
 
 impl DataPlane for BrokerState {
     fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        BrokerState::partition(self, topic, partition)
+        let leads = self
+            .image()
+            .topic(topic)
+            .and_then(|t| t.partitions.get(&partition))
+            .is_some_and(|p| p.leader == self.node_id);
+        leads
+            .then(|| BrokerState::partition(self, topic, partition))
+            .flatten()
     }
 
     fn partitions(&self) -> Vec<Arc<Partition>> {

@@ -131,6 +131,9 @@ pub fn controller_error(e: &ControllerError) -> (i16, String) {
         ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
         ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        ControllerError::DuplicateBrokerRegistration(_) => {
+            ResponseError::DuplicateBrokerRegistration
+        }
     };
     (err.code(), e.to_string())
 }

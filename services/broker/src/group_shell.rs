@@ -55,6 +55,16 @@ impl GroupShell {
             .map_err(LoadError::Shard)
     }
 
+    /// The `__consumer_offsets` partitions whose shards run here, ascending.
+    pub fn loaded(&self) -> Vec<i32> {
+        self.runtime.partitions()
+    }
+
+    /// Stops the shard of `partition` (this node no longer leads it).
+    pub fn unload(&self, partition: i32) {
+        self.runtime.unload(partition);
+    }
+
     /// Stops every shard and waits for their tasks.
     pub async fn shutdown(&self) {
         self.runtime.shutdown().await;

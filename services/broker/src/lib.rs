@@ -13,6 +13,7 @@ mod dispatch;
 mod errors;
 mod group_shell;
 mod handlers;
+mod lifecycle;
 mod node;
 mod publisher;
 mod response_frame;

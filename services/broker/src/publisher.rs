@@ -37,6 +37,9 @@ impl BrokerState {
         for topic in image.topics() {
             let cfg = self.log_config_for(topic);
             for (p, img) in &topic.partitions {
+                if !img.replicas.contains(&self.node_id) {
+                    continue;
+                }
                 let tp = TopicPartition::new(topic.name.clone(), *p);
                 let part = self
                     .replicas
@@ -63,19 +66,19 @@ impl BrokerState {
             }
             let cfg = self.log_config_for(topic);
             for (p, img) in &topic.partitions {
-                let existed = before.is_some_and(|b| b.partitions.contains_key(p));
-                let part = if existed {
-                    self.partition(&topic.name, *p)
-                } else {
-                    let tp = TopicPartition::new(topic.name.clone(), *p);
-                    Some(
-                        self.replicas
-                            .ensure_partition(&tp, topic.id, cfg.clone(), now)?,
-                    )
-                };
-                if let Some(part) = part {
-                    self.apply_role(&part, img);
+                // A node hosts only the partitions it is a replica of.
+                if !img.replicas.contains(&self.node_id) {
+                    continue;
                 }
+                let part = match self.partition(&topic.name, *p) {
+                    Some(part) => part,
+                    None => {
+                        let tp = TopicPartition::new(topic.name.clone(), *p);
+                        self.replicas
+                            .ensure_partition(&tp, topic.id, cfg.clone(), now)?
+                    }
+                };
+                self.apply_role(&part, img);
             }
             if before.is_some_and(|b| b.configs != topic.configs) {
                 for p in topic.partitions.keys() {

@@ -27,8 +27,8 @@ pub enum BrokerError {
     Open(#[from] AdminError),
     #[error("remote tier: {0}")]
     Remote(#[from] crate::tiering::TierSetupError),
-    #[error("start-up task failed: {0}")]
-    StartupTask(#[source] tokio::task::JoinError),
+    #[error("metadata quorum: {0}")]
+    Quorum(#[from] strata_metadata::quorum::QuorumError),
 }
 
 /// A running broker: bound, recovered, ready to serve.
@@ -89,6 +89,19 @@ impl Broker {
                 tier.shutdown();
             });
         }
+        if state.controller().fences_brokers() {
+            tasks.spawn(crate::lifecycle::heartbeats(
+                state.clone(),
+                conn_shutdown.clone(),
+            ));
+        }
+        if let Some(images) = state.controller().watch() {
+            tasks.spawn(follow_metadata(
+                state.clone(),
+                images,
+                conn_shutdown.clone(),
+            ));
+        }
         let connections = Arc::new(Semaphore::new(state.config.max_connections.max(1) as usize));
         let request_bytes = Arc::new(Semaphore::new(
             state.config.queued_max_request_bytes.max(1) as usize
@@ -122,6 +135,11 @@ impl Broker {
             while tasks.try_join_next().is_some() {}
         }
         drop(self.listener);
+        // Leaderships move off while the connections still answer (with
+        // NOT_LEADER_OR_FOLLOWER once they have moved, sending clients to the new leaders).
+        if state.controller().fences_brokers() {
+            crate::lifecycle::controlled_shutdown(&state).await;
+        }
         conn_shutdown.cancel();
         let drained = tokio::time::timeout(Duration::from_secs(5), async {
             while tasks.join_next().await.is_some() {}
@@ -145,9 +163,45 @@ impl Broker {
                 );
             }
         }
+        // The quorum node stops before the logs close (its state machine publishes to
+        // them), after the connections that call it.
+        state.controller().shutdown().await;
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || closing.replicas.close_all()).await;
         tracing::info!("logs closed cleanly");
+    }
+}
+
+/// On a cluster: applies each committed image to this node's logs and partitions as
+/// the quorum delivers it (changes made through other nodes included).
+async fn follow_metadata(
+    state: Arc<BrokerState>,
+    mut images: tokio::sync::watch::Receiver<Arc<strata_metadata::MetadataImage>>,
+    shutdown: CancellationToken,
+) {
+    // The first round publishes what was committed before this task subscribed.
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                changed = images.changed() => if changed.is_err() { return },
+                _ = shutdown.cancelled() => return,
+            }
+        }
+        first = false;
+        let publishing = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            publishing.publish()?;
+            publishing
+                .load_new_group_shards()
+                .map_err(AdminError::GroupLoad)
+        })
+        .await;
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "applying committed metadata failed"),
+            Err(e) => tracing::error!(error = %e, "metadata publisher task failed"),
+        }
     }
 }
 

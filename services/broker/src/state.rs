@@ -7,8 +7,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use strata_log::LogConfig;
 use strata_metadata::{
-    CommitError, ControllerClient, ControllerError, ControllerSettings, CreateTopicSpec,
-    LocalController, MetadataError, MetadataImage, MetadataStore, PartitionLimits, TopicImage,
+    CommitError, ControllerClient, ControllerError, CreateTopicSpec, LocalController,
+    MetadataError, MetadataImage, MetadataStore, TopicImage,
 };
 use strata_proto::{SharedClock, TopicId};
 use strata_replication::{Partition, ReplicaManager, TopicPartition};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::group_shell::{self, GroupShell, OFFSETS_TOPIC};
+use crate::lifecycle;
 
 /// Name of the metadata log directory inside the data directory (as in KRaft).
 const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -60,6 +61,8 @@ impl From<CommitError> for AdminError {
 pub struct BrokerState {
     pub(crate) config: BrokerConfig,
     pub(crate) node_id: i32,
+    /// This process start, as registered with the controller.
+    pub(crate) incarnation_id: [u8; 16],
     pub(crate) advertised: (String, i32),
     pub(crate) cluster_id: String,
     log_defaults: LogConfig,
@@ -99,47 +102,35 @@ impl BrokerState {
         advertised: (String, i32),
     ) -> Result<Self, AdminError> {
         let replicas = Arc::new(LogManager::new(&config.log_dirs, None)?);
+        let (controller, cluster_id) = local_controller(&config)?;
         Self::assemble(
             config,
             advertised,
             replicas,
             None,
             strata_proto::SystemClock::shared(),
+            controller,
+            cluster_id,
         )
         .await
     }
 
     /// Builds the state over `logs` (and the remote tier, if any), then opens the
     /// metadata log and every partition log it names and loads the group coordinator.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn assemble(
         config: BrokerConfig,
         advertised: (String, i32),
         logs: Arc<LogManager>,
         tier: Option<Arc<RemoteLogManager>>,
         clock: SharedClock,
+        controller: Arc<dyn ControllerClient>,
+        cluster_id: String,
     ) -> Result<Self, AdminError> {
-        let data_dir = config.log_dirs.clone();
-        let store =
-            off_worker(|| MetadataStore::open(&data_dir.join(METADATA_DIR), config.node_id))?;
-        let cluster_id = store.cluster_id().to_string();
         let log_defaults = config.log_defaults();
-        let controller = Arc::new(LocalController::new(
-            store,
-            ControllerSettings {
-                defaults: (config.num_partitions, config.default_replication_factor),
-                limits: PartitionLimits {
-                    per_request: config.max_partitions_per_request.max(1) as usize,
-                    per_broker: config.max_partitions_per_broker.max(1) as usize,
-                },
-                log_defaults: log_defaults.clone(),
-                tiered_storage: config.remote_log_storage_system_enable,
-                node_id: config.node_id,
-            },
-        ));
-        controller
-            .register_broker(config.node_id, &advertised.0, advertised.1, None)
-            .await
-            .map_err(AdminError::from)?;
+        let incarnation_id = *Uuid::new_v4().as_bytes();
+        let registration = lifecycle::registration(&config, &advertised, incarnation_id);
+        lifecycle::register(controller.as_ref(), &registration).await?;
         let group_config = config.group_config();
         let factory: group_shell::CoordinatorFactory = Box::new(move || {
             strata_groups::GroupCoordinator::new(
@@ -158,6 +149,7 @@ impl BrokerState {
         let groups = GroupShell::new(config.offsets_topic_num_partitions, factory, clock.clone());
         let state = Self {
             node_id: config.node_id,
+            incarnation_id,
             cluster_id,
             advertised,
             log_defaults,
@@ -172,6 +164,10 @@ impl BrokerState {
             config,
         };
         off_worker(|| state.publish_initial())?;
+        if state.controller.fences_brokers() {
+            lifecycle::wait_unfenced(&state).await;
+            off_worker(|| state.publish())?;
+        }
         state.load_groups().await?;
         Ok(state)
     }
@@ -180,6 +176,7 @@ impl BrokerState {
     /// before the node serves anything, so no client ever sees a half-loaded coordinator.
     async fn load_groups(&self) -> Result<(), AdminError> {
         if self.image().topic(OFFSETS_TOPIC).is_none() {
+            self.await_voters_unfenced().await;
             let spec = CreateTopicSpec {
                 name: OFFSETS_TOPIC.to_string(),
                 num_partitions: self.config.offsets_topic_num_partitions,
@@ -195,28 +192,88 @@ impl BrokerState {
                 .into_iter()
                 .collect(),
             };
-            self.create_topic(spec, false).await?;
+            match self.create_topic(spec, false).await {
+                // Another node of the cluster created it first.
+                Ok(_) | Err(AdminError::Controller(ControllerError::TopicAlreadyExists(_))) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let mut n = 0;
-        for p in self.offsets_partitions() {
-            n += off_worker(|| self.groups.load(p)).map_err(AdminError::GroupLoad)?;
-        }
+        let n = off_worker(|| self.load_new_group_shards()).map_err(AdminError::GroupLoad)?;
         tracing::info!(records = n, "group coordinator loaded");
         Ok(())
     }
 
-    /// The hosted partitions of `__consumer_offsets`.
+    /// On a cluster starting for the first time, gives the other voters a few seconds
+    /// to register, so `__consumer_offsets` is spread over them rather than placed on
+    /// the first node up.
+    async fn await_voters_unfenced(&self) {
+        let Some(voters) = self.config.quorum_voters() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let usable = self
+                .controller_image()
+                .brokers()
+                .filter(|b| b.is_usable())
+                .count();
+            if usable >= voters.len() || self.controller_image().topic(OFFSETS_TOPIC).is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs the group-coordinator shard of exactly the `__consumer_offsets` partitions
+    /// this node leads: loads those it has not loaded yet, unloads those it no longer
+    /// leads (their groups answer NOT_COORDINATOR and clients find the new leader). In a
+    /// cluster the topic may be created by another node after this one started and
+    /// leaders move, so this runs again after every metadata change; until it has,
+    /// clients of those groups get COORDINATOR_NOT_AVAILABLE and retry.
+    pub(crate) fn load_new_group_shards(&self) -> Result<usize, group_shell::LoadError> {
+        let loaded = self.groups.loaded();
+        let led = self.offsets_partitions();
+        for index in &loaded {
+            if !led.iter().any(|p| p.topic_partition().partition == *index) {
+                self.groups.unload(*index);
+            }
+        }
+        let mut n = 0;
+        for p in led {
+            if !loaded.contains(&p.topic_partition().partition) {
+                n += self.groups.load(p)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The hosted partitions of `__consumer_offsets` this node leads.
     pub(crate) fn offsets_partitions(&self) -> Vec<Arc<Partition>> {
+        let image = self.image();
+        let leads = |index: i32| {
+            image
+                .topic(OFFSETS_TOPIC)
+                .and_then(|t| t.partitions.get(&index))
+                .is_some_and(|p| p.leader == self.node_id)
+        };
         self.replicas
             .partitions()
             .into_iter()
-            .filter(|p| p.topic_partition().topic == OFFSETS_TOPIC)
+            .filter(|p| {
+                let tp = p.topic_partition();
+                tp.topic == OFFSETS_TOPIC && leads(tp.partition)
+            })
             .collect()
     }
 
     /// The remote log manager, if tiered storage is enabled on this node.
     pub fn tier(&self) -> Option<&Arc<RemoteLogManager>> {
         self.tier.as_ref()
+    }
+
+    /// The controller this node asks for metadata changes.
+    pub(crate) fn controller(&self) -> &Arc<dyn ControllerClient> {
+        &self.controller
     }
 
     /// The controller's latest committed image (what the publisher applies next).
@@ -390,3 +447,31 @@ impl BrokerState {
 }
 
 pub use strata_metadata::off_worker;
+
+/// The controller of a node without a quorum: the local metadata log in the data
+/// directory (its `meta.properties` names the cluster).
+pub(crate) fn local_controller(
+    config: &BrokerConfig,
+) -> Result<(Arc<dyn ControllerClient>, String), AdminError> {
+    let dir = config.log_dirs.join(METADATA_DIR);
+    let store = off_worker(|| MetadataStore::open(&dir, config.node_id))?;
+    if let Some(wanted) = config
+        .cluster_id
+        .as_deref()
+        .filter(|w| *w != store.cluster_id())
+    {
+        return Err(MetadataError::ClusterIdMismatch {
+            stored: store.cluster_id().to_string(),
+            configured: wanted.to_string(),
+        }
+        .into());
+    }
+    let cluster_id = store.cluster_id().to_string();
+    let controller = Arc::new(LocalController::new(store, config.controller_settings()));
+    Ok((controller, cluster_id))
+}
+
+/// Where a node of a cluster keeps `meta.properties` and its quorum store.
+pub(crate) fn metadata_dir(config: &BrokerConfig) -> std::path::PathBuf {
+    config.log_dirs.join(METADATA_DIR)
+}

@@ -67,6 +67,15 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     node_config::validate(&config)?;
     let data_dir = config.log_dirs.clone();
+    // The handler is in place before start-up (recovery, joining the cluster), so a
+    // SIGTERM that arrives meanwhile still ends in a clean shutdown.
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
     let broker = Broker::start(config).await?;
     let addr = broker
         .local_addr()
@@ -78,13 +87,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         cluster_id = broker.cluster_id(),
         "strata is ready"
     );
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        signal.cancel();
-    });
     broker.run(shutdown).await;
     Ok(())
 }

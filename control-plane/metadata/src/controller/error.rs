@@ -31,4 +31,9 @@ pub enum ControllerError {
     /// INVALID_REQUEST.
     #[error("{0}")]
     InvalidRequest(String),
+    /// DUPLICATE_BROKER_REGISTRATION: another incarnation of this node id still
+    /// holds a live session (a second process with the same `node.id`, or a restart
+    /// before the old session expired; the broker retries).
+    #[error("{0}")]
+    DuplicateBrokerRegistration(String),
 }

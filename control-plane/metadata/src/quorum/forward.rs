@@ -15,8 +15,11 @@ use strata_rpc::controller::controller_client::ControllerClient as Client;
 use strata_rpc::{Code, Request, Response, Status};
 use tonic::transport::Channel;
 
+use super::sessions::BrokerSessions;
 use super::{controller_log::QuorumLog, Quorum, QuorumError};
-use crate::controller::{ControllerError, CreateTopicSpec};
+use crate::controller::{
+    BrokerRegistrationRequest, ControllerError, CreateTopicSpec, Heartbeat, HeartbeatOutcome,
+};
 use crate::controller_client::{
     CommitError, Committed, Controller, ControllerClient, ControllerSettings, CreatedTopic,
 };
@@ -30,14 +33,100 @@ type Rpc = Client<Channel>;
 pub struct ClusterController {
     local: Controller<QuorumLog>,
     clients: Mutex<HashMap<String, Rpc>>,
+    /// Brokers' heartbeat deadlines, kept while this node is the active controller.
+    sessions: BrokerSessions,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
+/// How often the active controller looks for expired broker sessions.
+const SESSION_CHECK: Duration = Duration::from_millis(250);
+
 impl ClusterController {
-    pub fn new(quorum: Arc<Quorum>, settings: ControllerSettings) -> Arc<Self> {
+    /// The controller of a cluster node; brokers that send no heartbeat within
+    /// `session_timeout` (`broker.session.timeout.ms`) are fenced.
+    pub fn new(
+        quorum: Arc<Quorum>,
+        settings: ControllerSettings,
+        session_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             local: Controller::over(QuorumLog::new(quorum), settings),
             clients: Mutex::default(),
+            sessions: BrokerSessions::new(session_timeout),
+            stop: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Starts the task that, while this node is the active controller, fences brokers
+    /// whose session expired (their leaderships move to other in-sync replicas).
+    pub fn start_session_monitor(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        let mut stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(SESSION_CHECK) => {}
+                    _ = stop.changed() => return,
+                }
+                let Some(c) = me.upgrade() else { return };
+                let now = Instant::now();
+                let leading = c.quorum().is_leader();
+                c.sessions.set_leader(leading, now);
+                if !leading {
+                    continue;
+                }
+                for broker in c.sessions.expired(&c.image(), now) {
+                    match c.local.fence(broker).await {
+                        Ok(_) => tracing::warn!(
+                            broker,
+                            "broker missed its session (no heartbeat within broker.session.timeout.ms): fenced, its leaderships moved"
+                        ),
+                        Err(e) => tracing::debug!(broker, error = %e, "fencing deferred"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// Registration on the active controller: refused while another incarnation of the
+    /// same node id holds a live session.
+    async fn register_here(
+        &self,
+        req: &BrokerRegistrationRequest,
+    ) -> Result<Committed<()>, CommitError> {
+        let now = Instant::now();
+        if self
+            .sessions
+            .held_by_other(req.broker_id, req.incarnation_id, now)
+        {
+            return Err(CommitError::Rejected(
+                ControllerError::DuplicateBrokerRegistration(format!(
+                    "Another broker is registered with node.id {} and its session has not \
+                     expired: a second process with the same node.id, or a restart before \
+                     broker.session.timeout.ms passed",
+                    req.broker_id
+                )),
+            ));
+        }
+        let done = self.local.register(req, true).await?;
+        let index = self.quorum().applied_index().unwrap_or(0);
+        self.sessions
+            .registered(req.broker_id, req.incarnation_id, index, now);
+        Ok(done)
+    }
+
+    /// A heartbeat on the active controller.
+    async fn heartbeat_here(
+        &self,
+        hb: &Heartbeat,
+    ) -> Result<Committed<HeartbeatOutcome>, CommitError> {
+        let registered_at = self.sessions.registered_at(hb.broker_id);
+        let done = self.local.beat(hb, registered_at).await?;
+        if done.value.known {
+            self.sessions
+                .touch(hb.broker_id, hb.incarnation_id, Instant::now());
+        }
+        Ok(done)
     }
 
     pub fn quorum(&self) -> &Arc<Quorum> {
@@ -157,6 +246,12 @@ fn topic_id(bytes: &[u8]) -> Result<TopicId, CommitError> {
     Ok(TopicId::from_bytes(b))
 }
 
+fn incarnation(bytes: &[u8]) -> Result<[u8; 16], Status> {
+    bytes.try_into().map_err(|_| {
+        Status::invalid_argument(format!("an incarnation id of {} bytes", bytes.len()))
+    })
+}
+
 fn refusal(e: &ControllerError) -> pb::Refusal {
     use pb::RefusalKind as K;
     let kind = match e {
@@ -168,6 +263,7 @@ fn refusal(e: &ControllerError) -> pb::Refusal {
         ControllerError::InvalidConfig(_) => K::InvalidConfig,
         ControllerError::UnknownTopic(_) => K::UnknownTopic,
         ControllerError::InvalidRequest(_) => K::InvalidRequest,
+        ControllerError::DuplicateBrokerRegistration(_) => K::DuplicateBrokerRegistration,
     };
     pb::Refusal {
         kind: kind as i32,
@@ -186,6 +282,7 @@ fn refusal_error(r: &pb::Refusal) -> ControllerError {
         K::InvalidReplicaAssignment => ControllerError::InvalidReplicaAssignment(m),
         K::InvalidConfig => ControllerError::InvalidConfig(m),
         K::UnknownTopic => ControllerError::UnknownTopic(m),
+        K::DuplicateBrokerRegistration => ControllerError::DuplicateBrokerRegistration(m),
         K::InvalidRequest | K::Unspecified => ControllerError::InvalidRequest(m),
     }
 }
@@ -194,6 +291,19 @@ fn refusal_error(r: &pb::Refusal) -> ControllerError {
 impl ControllerClient for ClusterController {
     fn image(&self) -> Arc<MetadataImage> {
         self.local.image()
+    }
+
+    fn watch(&self) -> Option<tokio::sync::watch::Receiver<Arc<MetadataImage>>> {
+        Some(self.quorum().subscribe())
+    }
+
+    fn active_controller(&self) -> Option<i32> {
+        self.quorum().leader().and_then(|l| i32::try_from(l).ok())
+    }
+
+    async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        self.quorum().shutdown().await;
     }
 
     async fn create_topic(
@@ -333,25 +443,18 @@ impl ControllerClient for ClusterController {
 
     async fn register_broker(
         &self,
-        broker_id: i32,
-        host: &str,
-        port: i32,
-        rack: Option<String>,
+        r: &BrokerRegistrationRequest,
     ) -> Result<Committed<()>, CommitError> {
         let req = pb::RegisterBrokerRequest {
             cluster_id: self.cluster_id(),
-            broker_id,
-            host: host.to_string(),
-            port,
-            rack: rack.clone(),
+            broker_id: r.broker_id,
+            host: r.host.clone(),
+            port: r.port,
+            rack: r.rack.clone(),
+            incarnation_id: r.incarnation_id.to_vec().into(),
         };
         self.route(
-            || {
-                Box::pin(
-                    self.local
-                        .register_broker(broker_id, host, port, rack.clone()),
-                )
-            },
+            || Box::pin(self.register_here(r)),
             |mut c| {
                 let req = req.clone();
                 Box::pin(async move { c.register_broker(req).await })
@@ -361,8 +464,36 @@ impl ControllerClient for ClusterController {
         .await
     }
 
-    async fn heartbeat(&self, _broker_id: i32) -> Result<(), CommitError> {
-        Ok(())
+    fn fences_brokers(&self) -> bool {
+        true
+    }
+
+    async fn heartbeat(&self, mut hb: Heartbeat) -> Result<HeartbeatOutcome, CommitError> {
+        hb.applied_index = self.quorum().applied_index().unwrap_or(0);
+        let req = pb::BrokerHeartbeatRequest {
+            cluster_id: self.cluster_id(),
+            broker_id: hb.broker_id,
+            incarnation_id: hb.incarnation_id.to_vec().into(),
+            applied_index: hb.applied_index,
+            want_shut_down: hb.want_shut_down,
+        };
+        let done = self
+            .route(
+                || Box::pin(self.heartbeat_here(&hb)),
+                |mut c| {
+                    let req = req.clone();
+                    Box::pin(async move { c.broker_heartbeat(req).await })
+                },
+                |r| {
+                    Ok(HeartbeatOutcome {
+                        known: r.broker_known,
+                        fenced: r.broker_fenced,
+                        should_shut_down: r.should_shut_down,
+                    })
+                },
+            )
+            .await?;
+        Ok(done.value)
     }
 }
 
@@ -545,11 +676,38 @@ impl pb::controller_server::Controller for ControllerService {
         if let Some(answer) = self.not_leader() {
             return answer;
         }
-        let result = self
-            .controller
-            .local
-            .register_broker(r.broker_id, &r.host, r.port, r.rack)
-            .await;
+        let incarnation_id = incarnation(&r.incarnation_id)?;
+        let req = BrokerRegistrationRequest {
+            broker_id: r.broker_id,
+            incarnation_id,
+            host: r.host,
+            port: r.port,
+            rack: r.rack,
+        };
+        let result = self.controller.register_here(&req).await;
         self.reply(result, |(), _| {})
+    }
+
+    async fn broker_heartbeat(
+        &self,
+        req: Request<pb::BrokerHeartbeatRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let hb = Heartbeat {
+            broker_id: r.broker_id,
+            incarnation_id: incarnation(&r.incarnation_id)?,
+            applied_index: r.applied_index,
+            want_shut_down: r.want_shut_down,
+        };
+        let result = self.controller.heartbeat_here(&hb).await;
+        self.reply(result, |o, reply| {
+            reply.broker_known = o.known;
+            reply.broker_fenced = o.fenced;
+            reply.should_shut_down = o.should_shut_down;
+        })
     }
 }

@@ -15,6 +15,7 @@ mod forward;
 mod log_store;
 mod network;
 mod service;
+mod sessions;
 mod state_machine;
 mod types;
 
@@ -205,6 +206,12 @@ impl Quorum {
     /// Makes `voters` (id → control-plane address) the first membership, once per
     /// cluster; on a node that already has a membership it does nothing.
     pub async fn bootstrap(&self, voters: &BTreeMap<NodeId, String>) -> Result<(), QuorumError> {
+        {
+            let m = self.raft.metrics().borrow().clone();
+            if m.last_log_index.is_some() || m.vote.leader_id().term > 0 {
+                return Ok(());
+            }
+        }
         let nodes: BTreeMap<NodeId, BasicNode> = voters
             .iter()
             .map(|(id, addr)| (*id, BasicNode::new(addr)))

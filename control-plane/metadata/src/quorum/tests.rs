@@ -9,7 +9,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use strata_rpc::quorum::RaftMessage;
 
 use super::*;
-use crate::controller::register_broker;
+use crate::controller::{register_broker, BrokerRegistrationRequest};
 
 struct SledBuilder;
 
@@ -95,8 +95,12 @@ fn leader_of(nodes: &[Option<Arc<Quorum>>]) -> Option<usize> {
 }
 
 async fn register(q: &Quorum, broker: i32) -> Result<Option<String>, QuorumError> {
-    let records =
-        register_broker(&q.image(), broker, "127.0.0.1", 9000 + broker, None).expect("records");
+    let records = register_broker(
+        &q.image(),
+        &BrokerRegistrationRequest::new(broker, "127.0.0.1", 9000 + broker, None),
+        false,
+    )
+    .expect("records");
     q.write(records).await
 }
 
@@ -283,7 +287,11 @@ async fn admin_calls_on_a_follower_are_forwarded_to_the_leader() {
         let q = Quorum::open(&root.path().join(id.to_string()), settings(id))
             .await
             .expect("open");
-        let c = ClusterController::new(q.clone(), controller_settings(id as i32));
+        let c = ClusterController::new(
+            q.clone(),
+            controller_settings(id as i32),
+            Duration::from_secs(9),
+        );
         q.serve(incoming, Some(ControllerService::new(c.clone())));
         q.bootstrap(&voters).await.expect("bootstrap");
         controllers.push(c);
@@ -298,9 +306,33 @@ async fn admin_calls_on_a_follower_are_forwarded_to_the_leader() {
         .expect("a follower");
     for id in 1..=3 {
         follower
-            .register_broker(id, "127.0.0.1", 9000 + id, None)
+            .register_broker(&BrokerRegistrationRequest::new(
+                id,
+                "127.0.0.1",
+                9000 + id,
+                None,
+            ))
             .await
             .expect("register");
+    }
+    // Registered brokers start fenced; their heartbeats (forwarded too) unfence them.
+    for id in 1..=3 {
+        let hb = crate::controller::Heartbeat {
+            broker_id: id,
+            incarnation_id: [0; 16],
+            applied_index: 0,
+            want_shut_down: false,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = follower.heartbeat(hb).await.expect("heartbeat");
+            assert!(o.known);
+            if !o.fenced {
+                break;
+            }
+            assert!(Instant::now() < deadline, "broker {id} stays fenced");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let spec = CreateTopicSpec {
         name: "t".into(),

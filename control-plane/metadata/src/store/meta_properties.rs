@@ -15,14 +15,25 @@ pub(crate) const FILE_NAME: &str = "meta.properties";
 
 /// Contents of `meta.properties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MetaProperties {
-    pub(crate) cluster_id: String,
-    pub(crate) node_id: i32,
+pub struct MetaProperties {
+    pub cluster_id: String,
+    pub node_id: i32,
 }
 
 /// Reads `dir/meta.properties`, or creates it with a new random cluster id.
 /// A stored `node.id` other than `node_id` is an error.
 pub(crate) fn load_or_create(dir: &Path, node_id: i32) -> Result<MetaProperties, MetadataError> {
+    load_or_format(dir, node_id, None)
+}
+
+/// [`load_or_create`] for a node of a cluster: a new directory is formatted with
+/// `cluster_id` (Kafka's `kafka-storage.sh format -t`), and a directory formatted for
+/// another cluster is refused, so nodes of different clusters never mix.
+pub fn load_or_format(
+    dir: &Path,
+    node_id: i32,
+    cluster_id: Option<&str>,
+) -> Result<MetaProperties, MetadataError> {
     let path = dir.join(FILE_NAME);
     match fs::read_to_string(&path) {
         Ok(text) => {
@@ -36,11 +47,20 @@ pub(crate) fn load_or_create(dir: &Path, node_id: i32) -> Result<MetaProperties,
                     configured: node_id,
                 });
             }
+            if let Some(wanted) = cluster_id.filter(|w| *w != props.cluster_id) {
+                return Err(MetadataError::ClusterIdMismatch {
+                    stored: props.cluster_id,
+                    configured: wanted.to_string(),
+                });
+            }
             Ok(props)
         }
         Err(e) if e.kind() == ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| MetadataError::io(dir, e))?;
             let props = MetaProperties {
-                cluster_id: random_cluster_id(),
+                cluster_id: cluster_id
+                    .map(str::to_string)
+                    .unwrap_or_else(random_cluster_id),
                 node_id,
             };
             write_atomically(dir, FILE_NAME, render(&props).as_bytes())?;
@@ -93,7 +113,7 @@ fn parse(text: &str) -> Result<MetaProperties, String> {
 /// A random cluster id like Kafka's `Uuid.randomUuid().toString()`: 16
 /// random bytes in unpadded base64url (22 chars), never the zero UUID and
 /// never starting with '-' (which command lines take for an option).
-pub(crate) fn random_cluster_id() -> String {
+pub fn random_cluster_id() -> String {
     loop {
         let id = Uuid::new_v4();
         if id.is_nil() {

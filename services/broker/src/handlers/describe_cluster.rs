@@ -1,4 +1,4 @@
-//! DescribeCluster: this node, its cluster id and the controller.
+//! DescribeCluster: the brokers, the cluster id and the active controller.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -18,7 +18,7 @@ pub async fn handle(
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(state.cluster_id().to_string()))
-        .with_controller_id(BrokerId(state.node_id()))
+        .with_controller_id(BrokerId(state.active_controller().unwrap_or(-1)))
         .with_endpoint_type(ENDPOINT_BROKERS);
     if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
         return resp
@@ -27,9 +27,17 @@ pub async fn handle(
                 "only the broker endpoint type is served by brokers",
             )));
     }
-    let (host, port) = state.advertised();
-    resp.with_brokers(vec![DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(state.node_id()))
-        .with_host(str_bytes(host.to_string()))
-        .with_port(port)])
+    resp.with_brokers(
+        state
+            .brokers()
+            .into_iter()
+            .map(|b| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(str_bytes(b.host))
+                    .with_port(b.port)
+                    .with_rack(b.rack.map(str_bytes))
+            })
+            .collect(),
+    )
 }

@@ -157,10 +157,11 @@ async fn read_all(
         };
         let Some(partition) = state.partition(name, w.partition) else {
             answer_now = true;
-            let code = if by_id {
-                ResponseError::UnknownTopicId.code()
-            } else {
-                ResponseError::UnknownTopicOrPartition.code()
+            let code = match state.not_hosted_code(name, w.partition) {
+                c if c == ResponseError::UnknownTopicOrPartition.code() && by_id => {
+                    ResponseError::UnknownTopicId.code()
+                }
+                c => c,
             };
             out.push((base.with_error_code(code), None));
             continue;

@@ -1,72 +1,106 @@
-//! FindCoordinator: this node coordinates every group (single node); transaction
-//! coordinators are not available yet.
+//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets`
+//! partition; transaction coordinators are not available yet.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::context::ClusterView;
 use crate::dispatch::RequestContext;
+use crate::group_shell::OFFSETS_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
+
+/// The coordinator of group `key`: the leader of its `__consumer_offsets` partition
+/// (`abs(hashCode(group)) % partitions`, as Kafka places groups), or why none can be
+/// named.
+fn coordinator(
+    state: &impl ClusterView,
+    key_type: i8,
+    key: &str,
+) -> Result<(i32, String, i32), (i16, String)> {
+    if key_type != KEY_TYPE_GROUP {
+        return Err((
+            ResponseError::CoordinatorNotAvailable.code(),
+            "transactions are not supported yet".into(),
+        ));
+    }
+    if key.is_empty() {
+        return Err((
+            ResponseError::InvalidRequest.code(),
+            "empty group id".into(),
+        ));
+    }
+    let (host, port) = state.advertised();
+    let me = (state.node_id(), host.to_string(), port);
+    let image = state.image();
+    let Some(offsets) = image.topic(OFFSETS_TOPIC) else {
+        return Ok(me);
+    };
+    let p = strata_groups::partition_for(key, offsets.partitions.len() as i32);
+    let unavailable = || {
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            format!("{OFFSETS_TOPIC}-{p} has no leader"),
+        )
+    };
+    let leader = offsets
+        .partitions
+        .get(&p)
+        .map(|i| i.leader)
+        .ok_or_else(unavailable)?;
+    if leader == state.node_id() {
+        return Ok(me);
+    }
+    image
+        .broker(leader)
+        .map(|b| (b.id, b.host.clone(), b.port))
+        .ok_or_else(unavailable)
+}
 
 pub async fn handle(
     state: &impl ClusterView,
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = state.advertised();
-    let answer = |key: StrBytes| -> (i16, Option<String>) {
-        if req.key_type != KEY_TYPE_GROUP {
-            return (
-                ResponseError::CoordinatorNotAvailable.code(),
-                Some("transactions are not supported yet".into()),
-            );
-        }
-        if key.is_empty() {
-            return (
-                ResponseError::InvalidRequest.code(),
-                Some("empty group id".into()),
-            );
-        }
-        (0, None)
-    };
     if ctx.api_version >= 4 {
         let coordinators = req
             .coordinator_keys
             .iter()
             .map(|k| {
-                let (code, msg) = answer(k.clone());
-                let c = Coordinator::default()
-                    .with_key(k.clone())
-                    .with_error_code(code)
-                    .with_error_message(msg.map(str_bytes));
-                if code == 0 {
-                    c.with_node_id(BrokerId(state.node_id()))
-                        .with_host(str_bytes(host.to_string()))
-                        .with_port(port)
-                } else {
-                    c.with_node_id(BrokerId(-1)).with_port(-1)
+                let c = Coordinator::default().with_key(k.clone());
+                match coordinator(state, req.key_type, k) {
+                    Ok((id, host, port)) => c
+                        .with_node_id(BrokerId(id))
+                        .with_host(str_bytes(host))
+                        .with_port(port),
+                    Err((code, msg)) => c
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(msg)))
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let (code, msg) = answer(req.key.clone());
-    let resp = FindCoordinatorResponse::default().with_error_code(code);
-    let resp = if ctx.api_version >= 1 {
-        resp.with_error_message(msg.map(str_bytes))
-    } else {
-        resp
-    };
-    if code == 0 {
-        resp.with_node_id(BrokerId(state.node_id()))
-            .with_host(str_bytes(host.to_string()))
-            .with_port(port)
-    } else {
-        resp.with_node_id(BrokerId(-1)).with_port(-1)
+    match coordinator(state, req.key_type, &req.key) {
+        Ok((id, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(id))
+            .with_host(str_bytes(host))
+            .with_port(port),
+        Err((code, msg)) => {
+            let resp = FindCoordinatorResponse::default()
+                .with_error_code(code)
+                .with_node_id(BrokerId(-1))
+                .with_port(-1);
+            if ctx.api_version >= 1 {
+                resp.with_error_message(Some(str_bytes(msg)))
+            } else {
+                resp
+            }
+        }
     }
 }
 

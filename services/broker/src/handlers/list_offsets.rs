@@ -36,7 +36,7 @@ pub async fn handle(
                 .with_offset(-1);
             let Some(part) = state.partition(&name, p.partition_index) else {
                 partitions
-                    .push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                    .push(resp.with_error_code(state.not_hosted_code(&name, p.partition_index)));
                 continue;
             };
             let spec = match p.timestamp {

@@ -48,15 +48,26 @@ pub async fn handle(
             }
         }
     }
-    let (host, port) = state.advertised();
     let v = ctx.api_version;
+    let brokers = state
+        .brokers()
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(str_bytes(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(str_bytes))
+        })
+        .collect();
+    let controller = match v {
+        0 => -1,
+        _ => state.active_controller().unwrap_or(-1),
+    };
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(state.node_id()))
-            .with_host(str_bytes(host.to_string()))
-            .with_port(port)])
+        .with_brokers(brokers)
         .with_cluster_id((v >= 2).then(|| str_bytes(state.cluster_id().to_string())))
-        .with_controller_id(BrokerId(if v >= 1 { state.node_id() } else { -1 }))
+        .with_controller_id(BrokerId(controller))
         .with_topics(topics)
 }
 
@@ -114,6 +125,11 @@ fn describe(t: &TopicImage, version: i16) -> MetadataResponseTopic {
         .values()
         .map(|p| {
             MetadataResponsePartition::default()
+                .with_error_code(if p.leader < 0 {
+                    ResponseError::LeaderNotAvailable.code()
+                } else {
+                    0
+                })
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })

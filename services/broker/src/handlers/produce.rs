@@ -62,7 +62,7 @@ pub async fn handle(
             let Some(partition) = state.partition(name, pd.index) else {
                 let code = match strata_metadata::controller::validate_topic_name(name) {
                     Err(e) => errors::controller_error(&e).0,
-                    Ok(()) => ResponseError::UnknownTopicOrPartition.code(),
+                    Ok(()) => state.not_hosted_code(name, pd.index),
                 };
                 partitions.push(fail(code, None));
                 continue;
