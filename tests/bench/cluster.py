@@ -29,7 +29,7 @@ BIN = os.environ.get("STRATA_BIN") or str(
 
 
 def up(root: Path) -> dict:
-    env = dict(os.environ, STRATA_BIN=BIN, STRATA_LOG="warn")
+    env = dict(os.environ, STRATA_BIN=BIN, STRATA_LOG="info")  # cluster.sh waits for "ready"
     out = subprocess.run([str(REPO / "localstack/cluster.sh"), "up", "--nodes", "3", "--dir", str(root)],
                          env=env, capture_output=True, text=True, timeout=180, check=True)
     nodes = {}
