@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# cluster.sh — an N-node Strata cluster on loopback (combined broker + controller nodes).
+# cluster.sh — a Strata cluster on loopback: N combined broker + controller nodes, or
+# C dedicated controllers and B dedicated brokers.
 #
 # Usage:
 #   localstack/cluster.sh up --nodes N --dir DIR [--s3]
+#   localstack/cluster.sh up --controllers C --brokers B --dir DIR [--s3]
 #   localstack/cluster.sh down --dir DIR
 #
 # `up` writes one config per node (DIR/node-<id>/strata.toml: Kafka's property names,
@@ -11,6 +13,11 @@
 #
 #   node=<id> pid=<pid> kafka=127.0.0.1:<port> config=<file>     (one line per node)
 #   bootstrap=<host:port,...>
+#
+# With dedicated roles, nodes 1..C are controllers (process.roles = controller, no Kafka
+# listener) and print `node=<id> pid=<pid> controller=127.0.0.1:<port> config=<file>`;
+# nodes C+1..C+B are brokers (process.roles = broker) and print the kafka= line; the
+# bootstrap line lists the brokers.
 #
 # Other tools read these lines: keep the format. A stopped node is restarted with
 # `strata serve --config <file>` (its log goes wherever you send it; `up` sends each
@@ -57,10 +64,12 @@ cluster_id() {
 }
 
 up() {
-    local nodes=3 dir="" s3=0
+    local nodes=3 dir="" s3=0 controllers=0 brokers=0
     while [ $# -gt 0 ]; do
         case "$1" in
             --nodes) nodes="$2"; shift 2 ;;
+            --controllers) controllers="$2"; shift 2 ;;
+            --brokers) brokers="$2"; shift 2 ;;
             --dir) dir="$2"; shift 2 ;;
             --s3) s3=1; shift ;;
             *) die "unknown option $1" ;;
@@ -68,6 +77,11 @@ up() {
     done
     [ -n "$dir" ] || die "up needs --dir DIR"
     [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || die "--nodes must be a positive number"
+    if [ "$controllers" != 0 ] || [ "$brokers" != 0 ]; then
+        [[ "$controllers" =~ ^[1-9][0-9]*$ && "$brokers" =~ ^[1-9][0-9]*$ ]] \
+            || die "--controllers and --brokers must both be positive numbers"
+        nodes=$((controllers + brokers))
+    fi
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
     [ ! -e "$dir/cluster.pids" ] || die "$dir already holds a running cluster (cluster.sh down --dir $dir)"
@@ -75,7 +89,9 @@ up() {
     local -a ports; read -r -a ports <<<"$(free_ports $((nodes * 2)))"
     local id voters="" cid
     cid="$(cluster_id)"
-    for ((id = 1; id <= nodes; id++)); do
+    local nvoters=$nodes
+    [ "$controllers" = 0 ] || nvoters=$controllers
+    for ((id = 1; id <= nvoters; id++)); do
         voters+="${voters:+,}$id@127.0.0.1:${ports[$((nodes + id - 1))]}"
     done
     local s3env=""
@@ -86,12 +102,20 @@ up() {
     : >"$dir/cluster.pids"
     for ((id = 1; id <= nodes; id++)); do
         local nd="$dir/node-$id" kafka="${ports[$((id - 1))]}" ctl="${ports[$((nodes + id - 1))]}"
+        local roles="broker,controller"
+        if [ "$controllers" != 0 ]; then
+            if [ "$id" -le "$controllers" ]; then roles="controller"; else roles="broker"; fi
+        fi
         mkdir -p "$nd"
         {
             echo "\"node.id\" = $id"
-            echo "\"process.roles\" = \"broker,controller\""
-            echo "\"listeners\" = \"PLAINTEXT://127.0.0.1:$kafka,CONTROLLER://127.0.0.1:$ctl\""
-            echo "\"advertised.listeners\" = \"PLAINTEXT://127.0.0.1:$kafka\""
+            echo "\"process.roles\" = \"$roles\""
+            if [ "$roles" = controller ]; then
+                echo "\"listeners\" = \"CONTROLLER://127.0.0.1:$ctl\""
+            else
+                echo "\"listeners\" = \"PLAINTEXT://127.0.0.1:$kafka,CONTROLLER://127.0.0.1:$ctl\""
+                echo "\"advertised.listeners\" = \"PLAINTEXT://127.0.0.1:$kafka\""
+            fi
             echo "\"controller.listener.names\" = \"CONTROLLER\""
             echo "\"controller.quorum.voters\" = \"$voters\""
             echo "\"cluster.id\" = \"$cid\""
@@ -103,18 +127,26 @@ up() {
         } >"$nd/strata.toml"
         STRATA_LOG="${STRATA_LOG:-info}" nohup "$bin" serve --config "$nd/strata.toml" \
             >"$nd/strata.log" 2>&1 </dev/null &
-        echo "$id $! $kafka $nd/strata.toml" >>"$dir/cluster.pids"
+        if [ "$roles" = controller ]; then
+            echo "$id $! - $nd/strata.toml $ctl" >>"$dir/cluster.pids"
+        else
+            echo "$id $! $kafka $nd/strata.toml" >>"$dir/cluster.pids"
+        fi
     done
     local deadline=$((SECONDS + ${CLUSTER_WAIT:-90}))
     local bootstrap=""
-    while read -r id pid kafka config; do
+    while read -r id pid kafka config ctl; do
         while ! grep -q "strata is ready" "$dir/node-$id/strata.log" 2>/dev/null; do
             kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/node-$id/strata.log" >&2; die "node $id exited during start-up"; }
             [ $SECONDS -lt $deadline ] || { tail -20 "$dir/node-$id/strata.log" >&2; die "node $id not ready after ${CLUSTER_WAIT:-90} s"; }
             sleep 0.2
         done
-        echo "node=$id pid=$pid kafka=127.0.0.1:$kafka config=$config"
-        bootstrap+="${bootstrap:+,}127.0.0.1:$kafka"
+        if [ "$kafka" = - ]; then
+            echo "node=$id pid=$pid controller=127.0.0.1:$ctl config=$config"
+        else
+            echo "node=$id pid=$pid kafka=127.0.0.1:$kafka config=$config"
+            bootstrap+="${bootstrap:+,}127.0.0.1:$kafka"
+        fi
     done <"$dir/cluster.pids"
     echo "bootstrap=$bootstrap"
 }
@@ -153,5 +185,5 @@ down() {
 case "${1:-}" in
     up) shift; up "$@" ;;
     down) shift; down "$@" ;;
-    *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,30p' "$0" >&2; exit 2 ;;
 esac

@@ -32,19 +32,24 @@ class Cluster:
         self.nodes: dict[int, dict] = {}
         self.bootstrap = ""
 
-    def up(self, n: int = 3) -> None:
+    def up(self, n: int = 3, controllers: int = 0, brokers: int = 0) -> None:
+        """``cluster.sh up --nodes n``, or ``--controllers C --brokers B`` (dedicated
+        roles: controller nodes have no ``kafka`` address)."""
         env = dict(os.environ, STRATA_BIN=strata_bin(), STRATA_LOG="info")
-        out = subprocess.run([str(CLUSTER_SH), "up", "--nodes", str(n), "--dir", str(self.root)],
+        shape = (["--controllers", str(controllers), "--brokers", str(brokers)] if controllers
+                 else ["--nodes", str(n)])
+        out = subprocess.run([str(CLUSTER_SH), "up", *shape, "--dir", str(self.root)],
                              env=env, capture_output=True, text=True, timeout=180)
         assert out.returncode == 0, out.stderr
         for line in out.stdout.splitlines():
             fields = dict(f.split("=", 1) for f in line.split())
             if "node" in fields:
-                self.nodes[int(fields["node"])] = {"pid": int(fields["pid"]), "kafka": fields["kafka"],
+                self.nodes[int(fields["node"])] = {"pid": int(fields["pid"]), "kafka": fields.get("kafka"),
+                                                   "controller": fields.get("controller"),
                                                    "config": fields["config"]}
             elif "bootstrap" in fields:
                 self.bootstrap = fields["bootstrap"]
-        assert len(self.nodes) == n and self.bootstrap, out.stdout
+        assert len(self.nodes) == (controllers + brokers if controllers else n) and self.bootstrap, out.stdout
 
     def down(self) -> None:
         subprocess.run([str(CLUSTER_SH), "down", "--dir", str(self.root)], timeout=120)
@@ -55,7 +60,7 @@ class Cluster:
     def controller(self) -> int:
         """The active controller as Metadata names it (asked of a live node)."""
         for n in self.nodes:
-            if self.alive(n):
+            if self.alive(n) and self.nodes[n]["kafka"]:
                 cid = self.admin(n).list_topics(timeout=10).controller_id
                 if cid >= 0:
                     return cid

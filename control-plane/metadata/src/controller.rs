@@ -18,8 +18,9 @@ mod topic_name;
 mod topics;
 
 pub use brokers::{
-    elect_preferred, fence_broker, heartbeat, preferred_change, register_broker, unfence_broker,
-    usable_brokers, BrokerRegistrationRequest, BrokerStatus, Heartbeat, HeartbeatOutcome,
+    elect_preferred, fence_broker, heartbeat, imbalanced, preferred_change, register_broker,
+    unfence_broker, usable_brokers, BrokerRegistrationRequest, BrokerStatus, Heartbeat,
+    HeartbeatOutcome,
 };
 pub use cluster::allocate_producer_ids;
 pub use configs::{

@@ -17,6 +17,7 @@ use crate::controller::{
 };
 use crate::error::MetadataError;
 use crate::image::MetadataImage;
+use crate::quorum::QuorumDescription;
 use crate::records::metadata_record::Record;
 use crate::records::MetadataRecord;
 use crate::store::MetadataStore;
@@ -113,6 +114,32 @@ pub trait ControllerClient: Send + Sync {
     }
     /// A broker's liveness heartbeat; `applied_index` is filled in by the client.
     async fn heartbeat(&self, hb: Heartbeat) -> Result<HeartbeatOutcome, CommitError>;
+    /// Preferred-leader election (ElectLeaders PREFERRED) over `which`, or every
+    /// partition when `None`.
+    async fn elect_preferred_leaders(
+        &self,
+        which: Option<Vec<(String, i32)>>,
+    ) -> Result<Committed<()>, CommitError>;
+    /// The metadata quorum (DescribeQuorum); `None` on a single node, whose only voter
+    /// is itself.
+    async fn describe_quorum(&self) -> Result<Option<QuorumDescription>, CommitError> {
+        Ok(None)
+    }
+    /// Promotes an observer to voter (AddRaftVoter); a single node's quorum is fixed.
+    async fn add_voter(&self, node_id: u64) -> Result<(), CommitError> {
+        Err(CommitError::Rejected(ControllerError::InvalidRequest(
+            format!(
+                "node {node_id}: a single node has a fixed one-voter quorum; \
+             start a cluster with controller.quorum.bootstrap.servers"
+            ),
+        )))
+    }
+    /// Demotes a voter to observer (RemoveRaftVoter).
+    async fn remove_voter(&self, node_id: u64) -> Result<(), CommitError> {
+        Err(CommitError::Rejected(ControllerError::InvalidRequest(
+            format!("node {node_id}: a single node has a fixed one-voter quorum"),
+        )))
+    }
 }
 
 /// How the local controller fills in and bounds requests.
@@ -127,6 +154,16 @@ pub struct ControllerSettings {
     pub tiered_storage: bool,
     /// This node, the only broker when none is registered yet.
     pub node_id: i32,
+    /// `auto.leader.rebalance.enable` and its interval and threshold; `None` when off.
+    pub leader_rebalance: Option<LeaderRebalance>,
+}
+
+/// When the active controller moves leaderships back to preferred replicas (Kafka's
+/// `leader.imbalance.check.interval.seconds` and `leader.imbalance.per.broker.percentage`).
+#[derive(Debug, Clone, Copy)]
+pub struct LeaderRebalance {
+    pub interval: std::time::Duration,
+    pub per_broker_percentage: i32,
 }
 
 /// Where a controller's records go: validated against the latest committed image,
@@ -171,6 +208,11 @@ impl<L: MetadataLog> Controller<L> {
     /// The log the controller commits to.
     pub fn log(&self) -> &L {
         &self.log
+    }
+
+    /// The rules' settings.
+    pub fn settings(&self) -> &ControllerSettings {
+        &self.settings
     }
 
     fn brokers(&self, image: &MetadataImage) -> Vec<i32> {
@@ -369,6 +411,13 @@ impl<L: MetadataLog> ControllerClient for Controller<L> {
             should_shut_down: hb.want_shut_down,
         })
     }
+
+    async fn elect_preferred_leaders(
+        &self,
+        which: Option<Vec<(String, i32)>>,
+    ) -> Result<Committed<()>, CommitError> {
+        self.elect_preferred(which).await
+    }
 }
 
 impl<L: MetadataLog> Controller<L> {
@@ -453,6 +502,7 @@ mod tests {
                 log_defaults: LogConfig::default(),
                 tiered_storage: false,
                 node_id: 1,
+                leader_rebalance: None,
             },
         )
     }

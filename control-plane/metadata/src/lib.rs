@@ -24,13 +24,13 @@ mod store;
 pub use controller::PartitionLimits;
 pub use controller::{
     allocate_producer_ids, alter_broker_configs, alter_topic_configs, create_partitions,
-    create_topic, create_topic_with_id, delete_topic, register_broker, BrokerRegistrationRequest,
-    BrokerStatus, ControllerError, CreateTopicSpec, Heartbeat, HeartbeatOutcome,
-    PartitionCountUpdate,
+    create_topic, create_topic_with_id, delete_topic, preferred_change, register_broker,
+    BrokerRegistrationRequest, BrokerStatus, ControllerError, CreateTopicSpec, Heartbeat,
+    HeartbeatOutcome, PartitionCountUpdate,
 };
 pub use controller_client::{
     off_worker, CommitError, Committed, ControllerClient, ControllerSettings, CreatedTopic,
-    LocalController,
+    LeaderRebalance, LocalController,
 };
 pub use error::MetadataError;
 pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

@@ -116,20 +116,36 @@ broker_config! {
     /// `host:port` to bind (Kafka's `listeners` is `PLAINTEXT://host:port`; both forms
     /// are accepted).
     "listeners" listeners: String = "127.0.0.1:9092".into(),
-        Holds(|v| resolve(v).is_ok(), "must be host:port or PLAINTEXT://host:port");
+        Holds(|v| !listener_entries(v).is_empty() && listener_entries(v).iter().all(|(_, hp)| resolve_one(hp).is_ok()),
+            "must be host:port or NAME://host:port,…");
     /// What clients are told to connect to; defaults to the bound address.
     "advertised.listeners" advertised_listeners: Option<String> = None,
         Holds(|v| v.as_deref().is_none_or(|a| split_host_port(a).is_some()),
             "must be host:port or PLAINTEXT://host:port");
-    /// `broker`, `controller`, or both. Strata runs combined nodes today: every node
-    /// is a broker, and the nodes named in `controller.quorum.voters` are also the
-    /// metadata quorum's voters (dedicated roles are not supported yet).
+    /// `broker`, `controller`, or both (combined). A controller is a voter of the
+    /// metadata quorum (or an observer of a dynamic quorum until promoted); a broker
+    /// serves Kafka clients. A broker-only node follows the metadata log as an observer.
     "process.roles" process_roles: String = "broker,controller".into(),
-        Holds(|v| roles(v) == Some((true, true)), "must be broker,controller (combined nodes; dedicated roles are not supported yet)");
-    /// The metadata quorum, `id@host:port,…` (each voter's CONTROLLER listener).
-    /// Unset: a single node whose metadata log is local, as before clusters.
+        Holds(|v| roles(v).is_some_and(|(b, c)| b || c), "must be broker, controller, or broker,controller");
+    /// The metadata quorum, `id@host:port,…` (each voter's CONTROLLER listener), the
+    /// same on every node. Unset (and no bootstrap servers): a single node whose
+    /// metadata log is local, as before clusters.
     "controller.quorum.voters" controller_quorum_voters: Option<String> = None,
         Holds(|v| v.as_deref().is_none_or(|s| parse_voters(s).is_ok()), "must be id@host:port,… with distinct ids");
+    /// A dynamic quorum (KIP-853): `host:port,…` of controllers to contact. The first
+    /// controller is made the only voter by `strata format --standalone`; every other
+    /// node joins as an observer and a controller becomes a voter with
+    /// `strata cluster add-voter`.
+    "controller.quorum.bootstrap.servers" controller_quorum_bootstrap_servers: Option<String> = None,
+        Holds(|v| v.as_deref().is_none_or(|s| parse_addresses(s).is_ok()), "must be host:port,…");
+    /// Whether the active controller moves leadership back to each partition's
+    /// preferred (first) replica when a broker's imbalance passes the threshold.
+    "auto.leader.rebalance.enable" auto_leader_rebalance_enable: bool = true, Any;
+    /// How often the active controller checks leader imbalance.
+    "leader.imbalance.check.interval.seconds" leader_imbalance_check_interval_seconds: i64 = 300, Within(1, 86_400);
+    /// The share of a broker's preferred leaderships led elsewhere that triggers a
+    /// rebalance.
+    "leader.imbalance.per.broker.percentage" leader_imbalance_per_broker_percentage: i32 = 10, Within(0, 100);
     /// Which entry of `listeners` serves the control plane (gRPC).
     "controller.listener.names" controller_listener_names: String = "CONTROLLER".into(),
         Holds(|v| !v.trim().is_empty(), "must name a listener");
@@ -303,24 +319,45 @@ impl BrokerConfig {
                 });
             }
         };
+        let (is_broker, is_controller) = self.roles();
+        relate(
+            !is_broker || resolve(&self.listeners).is_ok(),
+            "listeners",
+            self.listeners.clone(),
+            "must have a Kafka listener (host:port or PLAINTEXT://host:port) when process.roles includes broker",
+        );
         if let Some(Ok(voters)) = self.controller_quorum_voters.as_deref().map(parse_voters) {
+            let listed = voters.contains_key(&(self.node_id as u64));
             relate(
-                voters.contains_key(&(self.node_id as u64)),
+                listed == is_controller,
                 "controller.quorum.voters",
                 self.controller_quorum_voters.clone().unwrap_or_default(),
-                "must name this node's node.id (nodes are combined broker and controller)",
+                if is_controller {
+                    "must name this node's node.id (process.roles includes controller)"
+                } else {
+                    "must not name this node's node.id (process.roles is broker only)"
+                },
             );
+        }
+        relate(
+            !(self.controller_quorum_voters.is_some()
+                && self.controller_quorum_bootstrap_servers.is_some()),
+            "controller.quorum.bootstrap.servers",
+            self.controller_quorum_bootstrap_servers.clone().unwrap_or_default(),
+            "must not be set together with controller.quorum.voters (a static or a dynamic quorum, not both)",
+        );
+        relate(
+            self.is_cluster() || (is_broker && is_controller),
+            "process.roles",
+            self.process_roles.clone(),
+            "must be broker,controller unless controller.quorum.voters or controller.quorum.bootstrap.servers names a quorum",
+        );
+        if self.is_cluster() {
             relate(
                 self.controller_listen_addr().is_some_and(|a| a.is_ok()),
                 "listeners",
                 self.listeners.clone(),
-                "must have an entry named by controller.listener.names (e.g. CONTROLLER://127.0.0.1:9093) when controller.quorum.voters is set",
-            );
-            relate(
-                self.cluster_id.is_some(),
-                "cluster.id",
-                String::new(),
-                "must be set when controller.quorum.voters is set (the same on every node)",
+                "must have an entry named by controller.listener.names (e.g. CONTROLLER://127.0.0.1:9093) on every node of a cluster (brokers receive the metadata log there)",
             );
         }
         relate(
@@ -379,6 +416,14 @@ impl BrokerConfig {
             log_defaults: self.log_defaults(),
             tiered_storage: self.remote_log_storage_system_enable,
             node_id: self.node_id,
+            leader_rebalance: self.auto_leader_rebalance_enable.then(|| {
+                strata_metadata::LeaderRebalance {
+                    interval: std::time::Duration::from_secs(
+                        self.leader_imbalance_check_interval_seconds.max(1) as u64,
+                    ),
+                    per_broker_percentage: self.leader_imbalance_per_broker_percentage,
+                }
+            }),
         }
     }
 
@@ -408,6 +453,29 @@ impl BrokerConfig {
             .into_iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, hp)| resolve_one(&hp))
+    }
+
+    /// (broker, controller) from `process.roles`.
+    pub fn roles(&self) -> (bool, bool) {
+        roles(&self.process_roles).unwrap_or((true, true))
+    }
+
+    /// Whether this node is part of a cluster (a static or a dynamic quorum is named).
+    pub fn is_cluster(&self) -> bool {
+        self.controller_quorum_voters.is_some()
+            || self.controller_quorum_bootstrap_servers.is_some()
+    }
+
+    /// The controllers' control-plane addresses this node may ask first: the static
+    /// voters' or the bootstrap servers'.
+    pub fn quorum_contacts(&self) -> Vec<String> {
+        if let Some(v) = self.quorum_voters() {
+            return v.into_values().collect();
+        }
+        self.controller_quorum_bootstrap_servers
+            .as_deref()
+            .and_then(|s| parse_addresses(s).ok())
+            .unwrap_or_default()
     }
 
     /// The quorum's voters (node id → control-plane address), when this node is part
@@ -498,6 +566,24 @@ fn parse_voters(v: &str) -> Result<std::collections::BTreeMap<u64, String>, Stri
     }
     if out.is_empty() {
         return Err("no voters".into());
+    }
+    Ok(out)
+}
+
+/// `controller.quorum.bootstrap.servers`: `host:port,…`.
+fn parse_addresses(v: &str) -> Result<Vec<String>, String> {
+    let out: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            split_host_port(e)
+                .map(|(h, p)| format!("{h}:{p}"))
+                .ok_or_else(|| format!("{e}: bad address"))
+        })
+        .collect::<Result<_, _>>()?;
+    if out.is_empty() {
+        return Err("no servers".into());
     }
     Ok(out)
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_log::LogConfig;
+use strata_metadata::quorum::QuorumDescription;
 use strata_metadata::{CreateTopicSpec, MetadataImage, TopicImage};
 use strata_proto::TopicId;
 use strata_replication::Partition;
@@ -137,6 +138,22 @@ pub trait AdminOps: ClusterView {
     ) -> impl Future<Output = Result<(), AdminError>> + Send;
     /// A producer id never handed out before on this cluster.
     fn next_producer_id(&self) -> impl Future<Output = Result<i64, AdminError>> + Send;
+    /// Preferred-leader election over `which` (every partition when `None`), applied
+    /// here on return.
+    fn elect_preferred_leaders(
+        &self,
+        which: Option<Vec<(String, i32)>>,
+    ) -> impl Future<Output = Result<(), AdminError>> + Send;
+    /// The metadata quorum; `None` on a single node.
+    fn describe_quorum(
+        &self,
+    ) -> impl Future<Output = Result<Option<QuorumDescription>, AdminError>> + Send;
+    /// Promotes observer `id` to voter (`add`), or demotes voter `id`.
+    fn change_voter(
+        &self,
+        id: u64,
+        add: bool,
+    ) -> impl Future<Output = Result<(), AdminError>> + Send;
     /// The newest live incarnation of topic `name` in the remote tier, or why there
     /// is none to recover.
     fn find_in_remote_tier(
@@ -182,8 +199,13 @@ impl ClusterView for BrokerState {
         &self.cluster_id
     }
 
+    /// The active controller when it is a broker clients can reach (combined nodes);
+    /// else this node, which forwards admin requests there (Kafka's KRaft brokers
+    /// answer a broker id too, since clients never talk to controllers).
     fn active_controller(&self) -> Option<i32> {
-        self.controller().active_controller()
+        let active = self.controller().active_controller()?;
+        let reachable = self.image().broker(active).is_some_and(|b| !b.fenced);
+        Some(if reachable { active } else { self.node_id })
     }
 }
 
@@ -286,6 +308,29 @@ impl AdminOps for BrokerState {
 
     async fn next_producer_id(&self) -> Result<i64, AdminError> {
         BrokerState::next_producer_id(self).await
+    }
+
+    async fn elect_preferred_leaders(
+        &self,
+        which: Option<Vec<(String, i32)>>,
+    ) -> Result<(), AdminError> {
+        self.controller().elect_preferred_leaders(which).await?;
+        strata_metadata::off_worker(|| self.publish())?;
+        Ok(())
+    }
+
+    async fn describe_quorum(&self) -> Result<Option<QuorumDescription>, AdminError> {
+        Ok(self.controller().describe_quorum().await?)
+    }
+
+    async fn change_voter(&self, id: u64, add: bool) -> Result<(), AdminError> {
+        let c = self.controller();
+        if add {
+            c.add_voter(id).await?;
+        } else {
+            c.remove_voter(id).await?;
+        }
+        Ok(())
     }
 
     async fn find_in_remote_tier(&self, name: &str) -> Result<RemoteTopic, RemoteLookupError> {

@@ -37,6 +37,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
 ];
 
 /// The advertised range of `key`, if it is implemented.
@@ -199,6 +203,10 @@ pub async fn handle_frame(
         RequestKind::ListGroups(r) => answer!(handlers::list_groups::handle, r),
         RequestKind::DescribeGroups(r) => answer!(handlers::describe_groups::handle, r),
         RequestKind::DeleteGroups(r) => answer!(handlers::delete_groups::handle, r),
+        RequestKind::ElectLeaders(r) => answer!(handlers::elect_leaders::handle, r),
+        RequestKind::DescribeQuorum(r) => answer!(handlers::describe_quorum::handle, r),
+        RequestKind::AddRaftVoter(r) => answer!(handlers::raft_voters::add, r),
+        RequestKind::RemoveRaftVoter(r) => answer!(handlers::raft_voters::remove, r),
         _ => Err(FrameError::UnknownApiKey(key as i16)),
     }
 }
@@ -293,6 +301,12 @@ mod handled_tests {
             ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
             ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
             ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
+            ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
+            ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(DescribeQuorumRequest::default()),
+            ApiKey::AddRaftVoter => RequestKind::AddRaftVoter(AddRaftVoterRequest::default()),
+            ApiKey::RemoveRaftVoter => {
+                RequestKind::RemoveRaftVoter(RemoveRaftVoterRequest::default())
+            }
             other => panic!("no default request for {other:?}"),
         }
     }

@@ -29,6 +29,8 @@ pub enum BrokerError {
     Remote(#[from] crate::tiering::TierSetupError),
     #[error("metadata quorum: {0}")]
     Quorum(#[from] strata_metadata::quorum::QuorumError),
+    #[error("joining the metadata quorum: {0}")]
+    Join(String),
 }
 
 /// A running broker: bound, recovered, ready to serve.

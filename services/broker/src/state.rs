@@ -203,13 +203,17 @@ impl BrokerState {
         Ok(())
     }
 
-    /// On a cluster starting for the first time, gives the other voters a few seconds
-    /// to register, so `__consumer_offsets` is spread over them rather than placed on
-    /// the first node up.
+    /// On a cluster of combined nodes starting for the first time, gives the other
+    /// voters a few seconds to register, so `__consumer_offsets` is spread over them
+    /// rather than placed on the first node up. Brokers of dedicated roles do not know
+    /// how many brokers to expect and go on.
     async fn await_voters_unfenced(&self) {
         let Some(voters) = self.config.quorum_voters() else {
             return;
         };
+        if self.config.roles() != (true, true) {
+            return;
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
             let usable = self

@@ -1,6 +1,8 @@
 //! `strata`: run a node (`serve`), administer topics, and measure throughput (`perf`).
 
 mod client;
+mod cluster;
+mod format;
 mod groups;
 mod node_config;
 mod perf;
@@ -24,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a node (broker and controller in one process, the single-node default).
+    /// Run a node (broker and controller in one process by default; see process.roles).
     Serve(serve::ServeArgs),
     /// Create, list, describe, delete topics and alter their configs.
     Topics(topics::TopicsArgs),
@@ -34,6 +36,11 @@ enum Command {
     Perf(perf::PerfArgs),
     /// Inspect the remote tier (tiered storage) of a node.
     Remote(remote::RemoteArgs),
+    /// Describe a cluster's brokers and metadata quorum; add or remove quorum voters.
+    Cluster(cluster::ClusterArgs),
+    /// Write a node's identity (cluster.id, node.id) before its first start; with
+    /// --standalone, make it the only voter of a new dynamic quorum.
+    Format(format::FormatArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +69,8 @@ fn main() -> std::process::ExitCode {
             Command::Groups(args) => groups::run(args).await,
             Command::Perf(args) => perf::run(args).await,
             Command::Remote(args) => remote::run(args),
+            Command::Cluster(args) => cluster::run(args).await,
+            Command::Format(args) => format::run(args).await,
         }
     });
     match result {

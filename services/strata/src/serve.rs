@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use strata_broker::{Broker, BrokerConfig};
+use strata_broker::{Broker, BrokerConfig, ControllerNode};
 use tokio_util::sync::CancellationToken;
 
 use crate::node_config;
@@ -76,6 +76,17 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
+    if !config.roles().0 {
+        let node = ControllerNode::start(config).await?;
+        tracing::info!(
+            controller_listen = %node.local_addr(),
+            data_dir = %data_dir.display(),
+            cluster_id = node.cluster_id(),
+            "strata is ready (controller only)"
+        );
+        node.run(shutdown).await;
+        return Ok(());
+    }
     let broker = Broker::start(config).await?;
     let addr = broker
         .local_addr()

@@ -7,6 +7,8 @@
 //! it is the last member, so the partition comes back with it) and re-enters it when
 //! it is unfenced: there is no follower fetch yet to decide when it has caught up.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::error::ControllerError;
 use crate::image::{BrokerRegistration, MetadataImage, PartitionImage};
 use crate::records::metadata_record::Record;
@@ -255,16 +257,51 @@ pub fn elect_preferred(
     image: &MetadataImage,
     which: Option<&[(String, i32)]>,
 ) -> Vec<MetadataRecord> {
+    let which: Option<BTreeSet<(&str, i32)>> =
+        which.map(|w| w.iter().map(|(n, i)| (n.as_str(), *i)).collect());
     let mut out = Vec::new();
     for t in image.topics() {
         for p in t.partitions.values() {
-            if let Some(w) = which {
-                if !w.iter().any(|(n, i)| *n == t.name && *i == p.partition) {
+            if let Some(w) = &which {
+                if !w.contains(&(t.name.as_str(), p.partition)) {
                     continue;
                 }
             }
             if let Some(r) = preferred_change(image, p) {
                 out.push(partition_record(t.id.as_bytes(), p, p.isr.clone(), r));
+            }
+        }
+    }
+    out
+}
+
+/// Partitions whose preferred (first) replica is a broker over Kafka's imbalance
+/// threshold (`auto.leader.rebalance.enable`): of the partitions it is preferred for,
+/// more than `percentage` % are led elsewhere. Only those that can move are listed.
+pub fn imbalanced(image: &MetadataImage, percentage: i32) -> Vec<(String, i32)> {
+    let mut preferred: BTreeMap<i32, (usize, usize)> = BTreeMap::new();
+    for t in image.topics() {
+        for p in t.partitions.values() {
+            if let Some(first) = p.replicas.first() {
+                let e = preferred.entry(*first).or_default();
+                e.0 += 1;
+                if p.leader != *first {
+                    e.1 += 1;
+                }
+            }
+        }
+    }
+    let over: BTreeSet<i32> = preferred
+        .into_iter()
+        .filter(|(_, (total, elsewhere))| *elsewhere * 100 > *total * percentage.max(0) as usize)
+        .map(|(b, _)| b)
+        .collect();
+    let mut out = Vec::new();
+    for t in image.topics() {
+        for p in t.partitions.values() {
+            let movable = preferred_change(image, p).is_some();
+            if movable && p.replicas.first().is_some_and(|f| over.contains(f)) {
+                out.push((t.name.clone(), p.partition));
             }
         }
     }

@@ -6,7 +6,7 @@ use strata_proto::TopicId;
 
 use super::configs::validate_topic_config;
 use super::error::ControllerError;
-use super::placement::{check_replication_factor, round_robin, validate_manual};
+use super::placement::{check_replication_factor, placement_order, round_robin, validate_manual};
 use super::topic_name::{check_collision, validate_topic_name};
 use crate::image::{MetadataImage, TopicImage};
 use crate::records::metadata_record::Record;
@@ -127,7 +127,14 @@ pub fn create_topic_with_id(
         };
         check_replication_factor(i32::from(rf), brokers)?;
         let start = spread_start(image.topic_count(), brokers);
-        round_robin(0, num_partitions, rf as usize, brokers, start)
+        round_robin(
+            0,
+            num_partitions,
+            rf as usize,
+            brokers,
+            start,
+            &racks_of(image),
+        )
     } else {
         if spec.num_partitions != -1 || spec.replication_factor != -1 {
             return Err(ControllerError::InvalidRequest(
@@ -206,12 +213,14 @@ pub fn create_partitions(
 
     let new_assignments = if assignments.is_empty() {
         check_replication_factor(i32::try_from(rf).unwrap_or(i32::MAX), brokers)?;
+        let racks = racks_of(image);
         round_robin(
             current,
             additional,
             rf,
             brokers,
-            topic_start(topic, brokers),
+            topic_start(topic, brokers, &racks),
+            &racks,
         )
     } else {
         let given = assignments.len();
@@ -275,12 +284,18 @@ fn spread_start(topic_count: usize, brokers: &[i32]) -> usize {
     topic_count % brokers.len().max(1)
 }
 
-/// Start offset that continues a topic's placement: the position, among the
-/// sorted brokers, of partition 0's preferred leader.
-fn topic_start(topic: &TopicImage, brokers: &[i32]) -> usize {
-    let mut sorted = brokers.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
+/// `broker.rack` of each registered broker that has one.
+fn racks_of(image: &MetadataImage) -> BTreeMap<i32, String> {
+    image
+        .brokers()
+        .filter_map(|b| b.rack.clone().map(|r| (b.id, r)))
+        .collect()
+}
+
+/// Start offset that continues a topic's placement: the position, in placement
+/// order, of partition 0's preferred leader.
+fn topic_start(topic: &TopicImage, brokers: &[i32], racks: &BTreeMap<i32, String>) -> usize {
+    let sorted = placement_order(brokers, racks);
     topic
         .partitions
         .get(&0)

@@ -16,7 +16,7 @@ use strata_rpc::{Code, Request, Response, Status};
 use tonic::transport::Channel;
 
 use super::sessions::BrokerSessions;
-use super::{controller_log::QuorumLog, Quorum, QuorumError};
+use super::{controller_log::QuorumLog, Quorum, QuorumDescription, QuorumError, QuorumReplica};
 use crate::controller::{
     BrokerRegistrationRequest, ControllerError, CreateTopicSpec, Heartbeat, HeartbeatOutcome,
 };
@@ -35,6 +35,12 @@ pub struct ClusterController {
     clients: Mutex<HashMap<String, Rpc>>,
     /// Brokers' heartbeat deadlines, kept while this node is the active controller.
     sessions: BrokerSessions,
+    /// Control-plane addresses of the controllers named in the config
+    /// (`controller.quorum.voters` or `controller.quorum.bootstrap.servers`), tried in
+    /// turn while this node does not know where the leader is (an observer that has not
+    /// joined yet).
+    bootstrap: Vec<String>,
+    next_bootstrap: std::sync::atomic::AtomicUsize,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -44,17 +50,115 @@ const SESSION_CHECK: Duration = Duration::from_millis(250);
 impl ClusterController {
     /// The controller of a cluster node; brokers that send no heartbeat within
     /// `session_timeout` (`broker.session.timeout.ms`) are fenced.
+    /// `bootstrap` lists controllers' control-plane addresses to ask when the leader is
+    /// unknown here.
     pub fn new(
         quorum: Arc<Quorum>,
         settings: ControllerSettings,
         session_timeout: Duration,
+        bootstrap: Vec<String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             local: Controller::over(QuorumLog::new(quorum), settings),
             clients: Mutex::default(),
             sessions: BrokerSessions::new(session_timeout),
+            bootstrap,
+            next_bootstrap: Default::default(),
             stop: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Joins the quorum as an observer (a node that is not a voter), retrying until a
+    /// leader has taken it or `wait` passes; the log then arrives from the leader.
+    pub async fn join_as_observer(&self, address: &str, wait: Duration) -> Result<(), CommitError> {
+        let q = self.quorum().clone();
+        let node_id = q.settings().node_id;
+        let req = pb::JoinQuorumRequest {
+            cluster_id: self.cluster_id(),
+            node_id,
+            address: address.to_string(),
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            let done = self
+                .route(
+                    || {
+                        let q = q.clone();
+                        let addr = address.to_string();
+                        Box::pin(async move {
+                            q.join_observer(node_id, &addr).await?;
+                            Ok(Committed {
+                                value: (),
+                                image: q.image(),
+                            })
+                        })
+                    },
+                    |mut c| {
+                        let req = req.clone();
+                        Box::pin(async move { c.join_quorum(req).await })
+                    },
+                    |_| Ok(()),
+                )
+                .await;
+            match done {
+                Ok(_) => return Ok(()),
+                Err(CommitError::Quorum(e)) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "joining the quorum as an observer");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Promotes (`add`) or demotes voter `node_id` where the leader is.
+    async fn change_voter(&self, node_id: u64, add: bool) -> Result<(), CommitError> {
+        let req = pb::VoterChangeRequest {
+            cluster_id: self.cluster_id(),
+            node_id,
+        };
+        let q = self.quorum().clone();
+        self.route(
+            || {
+                let q = q.clone();
+                Box::pin(async move {
+                    let done = if add {
+                        q.promote(node_id).await
+                    } else {
+                        q.demote(node_id).await
+                    };
+                    committed(&q, done)
+                })
+            },
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move {
+                    if add {
+                        c.add_voter(req).await
+                    } else {
+                        c.remove_voter(req).await
+                    }
+                })
+            },
+            |_| Ok(()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The address to send a call to when this node is not the leader: the leader's,
+    /// when known, else the next configured controller.
+    fn leader_or_bootstrap(&self, leader: Option<u64>) -> Option<String> {
+        if let Some(addr) = leader.and_then(|id| self.quorum().address_of(id)) {
+            return Some(addr);
+        }
+        if self.bootstrap.is_empty() {
+            return None;
+        }
+        let i = self
+            .next_bootstrap
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(self.bootstrap[i % self.bootstrap.len()].clone())
     }
 
     /// Starts the task that, while this node is the active controller, fences brokers
@@ -62,7 +166,9 @@ impl ClusterController {
     pub fn start_session_monitor(self: &Arc<Self>) {
         let me = Arc::downgrade(self);
         let mut stop = self.stop.subscribe();
+        let rebalance = self.local.settings().leader_rebalance;
         tokio::spawn(async move {
+            let mut next_rebalance = rebalance.map(|r| Instant::now() + r.interval);
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(SESSION_CHECK) => {}
@@ -75,6 +181,12 @@ impl ClusterController {
                 if !leading {
                     continue;
                 }
+                if let (Some(r), Some(at)) = (rebalance, next_rebalance) {
+                    if now >= at {
+                        next_rebalance = Some(now + r.interval);
+                        c.rebalance_leaders(r.per_broker_percentage).await;
+                    }
+                }
                 for broker in c.sessions.expired(&c.image(), now) {
                     match c.local.fence(broker).await {
                         Ok(_) => tracing::warn!(
@@ -86,6 +198,23 @@ impl ClusterController {
                 }
             }
         });
+    }
+
+    /// `auto.leader.rebalance.enable`: moves leaderships back to the preferred replicas
+    /// of brokers over the imbalance threshold.
+    async fn rebalance_leaders(&self, percentage: i32) {
+        let which = crate::controller::imbalanced(&self.image(), percentage);
+        if which.is_empty() {
+            return;
+        }
+        let n = which.len();
+        match self.local.elect_preferred(Some(which)).await {
+            Ok(_) => tracing::info!(
+                partitions = n,
+                "leader imbalance: preferred leaders elected"
+            ),
+            Err(e) => tracing::debug!(error = %e, "leader rebalance deferred"),
+        }
     }
 
     /// Registration on the active controller: refused while another incarnation of the
@@ -165,12 +294,14 @@ impl ClusterController {
         let deadline = Instant::now() + wait;
         loop {
             let leader = quorum.leader();
-            let retry = match leader {
-                Some(id) if id == quorum.settings().node_id => match local().await {
+            let me = quorum.settings().node_id;
+            let retry = if leader == Some(me) {
+                match local().await {
                     Err(CommitError::Quorum(QuorumError::NotLeader { .. })) => true,
                     done => return done,
-                },
-                Some(id) => match quorum.address_of(id) {
+                }
+            } else {
+                match self.leader_or_bootstrap(leader) {
                     None => true,
                     Some(addr) => match remote(self.client(&addr)?).await {
                         Ok(r) => {
@@ -187,12 +318,11 @@ impl ClusterController {
                         }
                         Err(s) => {
                             return Err(CommitError::Quorum(QuorumError::Forward(format!(
-                                "node {id}: {s}"
+                                "{addr}: {s}"
                             ))))
                         }
                     },
-                },
-                None => true,
+                }
             };
             if retry && Instant::now() >= deadline {
                 return Err(CommitError::Quorum(QuorumError::NotLeader {
@@ -211,11 +341,55 @@ impl ClusterController {
         if let Some(r) = &reply.refusal {
             return Err(CommitError::Rejected(refusal_error(r)));
         }
-        self.quorum().wait_applied(reply.applied_index).await?;
+        // 0: nothing this node has to wait for (an observer joining has no log yet).
+        if reply.applied_index > 0 {
+            self.quorum().wait_applied(reply.applied_index).await?;
+        }
         Ok(Committed {
             value: value(reply)?,
             image: self.image(),
         })
+    }
+}
+
+/// A membership change's result as a controller call's: a refused change (not an
+/// observer, the last voter, one change already under way) is the caller's mistake.
+fn committed(quorum: &Quorum, r: Result<(), QuorumError>) -> Result<Committed<()>, CommitError> {
+    match r {
+        Ok(()) => Ok(Committed {
+            value: (),
+            image: quorum.image(),
+        }),
+        Err(QuorumError::Membership(m)) => {
+            Err(CommitError::Rejected(ControllerError::InvalidRequest(m)))
+        }
+        Err(e) => Err(CommitError::Quorum(e)),
+    }
+}
+
+fn replica(r: &QuorumReplica) -> pb::QuorumReplica {
+    pb::QuorumReplica {
+        node_id: r.node_id,
+        address: r.address.clone(),
+        log_end: r.log_end.map_or(-1, |i| i as i64),
+    }
+}
+
+fn from_replica(r: pb::QuorumReplica) -> QuorumReplica {
+    QuorumReplica {
+        node_id: r.node_id,
+        address: r.address,
+        log_end: u64::try_from(r.log_end).ok(),
+    }
+}
+
+fn from_description(d: pb::QuorumDescription) -> QuorumDescription {
+    QuorumDescription {
+        leader_id: u64::try_from(d.leader_id).ok(),
+        term: d.term,
+        high_watermark: u64::try_from(d.high_watermark).ok(),
+        voters: d.voters.into_iter().map(from_replica).collect(),
+        observers: d.observers.into_iter().map(from_replica).collect(),
     }
 }
 
@@ -495,6 +669,74 @@ impl ControllerClient for ClusterController {
             .await?;
         Ok(done.value)
     }
+
+    async fn elect_preferred_leaders(
+        &self,
+        which: Option<Vec<(String, i32)>>,
+    ) -> Result<Committed<()>, CommitError> {
+        let req = pb::ElectPreferredLeadersRequest {
+            cluster_id: self.cluster_id(),
+            all: which.is_none(),
+            partitions: which
+                .iter()
+                .flatten()
+                .map(|(topic, partition)| pb::TopicPartition {
+                    topic: topic.clone(),
+                    partition: *partition,
+                })
+                .collect(),
+        };
+        self.route(
+            || Box::pin(self.local.elect_preferred(which.clone())),
+            |mut c| {
+                let req = req.clone();
+                Box::pin(async move { c.elect_preferred_leaders(req).await })
+            },
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    async fn describe_quorum(&self) -> Result<Option<QuorumDescription>, CommitError> {
+        let quorum = self.quorum().clone();
+        let wait = quorum.settings().write_timeout;
+        let deadline = Instant::now() + wait;
+        let req = pb::DescribeQuorumRequest {
+            cluster_id: self.cluster_id(),
+        };
+        loop {
+            let leader = quorum.leader();
+            if quorum.is_leader() {
+                return Ok(Some(quorum.describe()));
+            }
+            if let Some(addr) = self.leader_or_bootstrap(leader) {
+                match self.client(&addr)?.describe_quorum(req.clone()).await {
+                    Ok(r) if !r.get_ref().not_leader => {
+                        return Ok(Some(from_description(r.into_inner())))
+                    }
+                    Ok(_) => {}
+                    Err(s) if s.code() == Code::Unavailable => {}
+                    Err(s) => {
+                        return Err(CommitError::Quorum(QuorumError::Forward(format!(
+                            "{addr}: {s}"
+                        ))))
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(CommitError::Quorum(QuorumError::Timeout(wait)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn add_voter(&self, node_id: u64) -> Result<(), CommitError> {
+        self.change_voter(node_id, true).await
+    }
+
+    async fn remove_voter(&self, node_id: u64) -> Result<(), CommitError> {
+        self.change_voter(node_id, false).await
+    }
 }
 
 /// Serves forwarded admin requests on the active controller.
@@ -709,5 +951,94 @@ impl pb::controller_server::Controller for ControllerService {
             reply.broker_fenced = o.fenced;
             reply.should_shut_down = o.should_shut_down;
         })
+    }
+
+    async fn elect_preferred_leaders(
+        &self,
+        req: Request<pb::ElectPreferredLeadersRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let which = (!r.all).then(|| {
+            r.partitions
+                .into_iter()
+                .map(|p| (p.topic, p.partition))
+                .collect()
+        });
+        let result = self.controller.local.elect_preferred(which).await;
+        self.reply(result, |(), _| {})
+    }
+
+    async fn join_quorum(
+        &self,
+        req: Request<pb::JoinQuorumRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let q = self.controller.quorum();
+        let result = committed(q, q.join_observer(r.node_id, &r.address).await);
+        let mut reply = self.reply(result, |(), _| {})?;
+        // The observer has no log yet: it must not wait to apply the membership entry.
+        reply.get_mut().applied_index = 0;
+        Ok(reply)
+    }
+
+    async fn describe_quorum(
+        &self,
+        req: Request<pb::DescribeQuorumRequest>,
+    ) -> Result<Response<pb::QuorumDescription>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        let q = self.controller.quorum();
+        if !q.is_leader() {
+            return Ok(Response::new(pb::QuorumDescription {
+                not_leader: true,
+                leader_id: q.leader().map_or(-1, |l| l as i64),
+                ..Default::default()
+            }));
+        }
+        let d = q.describe();
+        Ok(Response::new(pb::QuorumDescription {
+            leader_id: d.leader_id.map_or(-1, |l| l as i64),
+            term: d.term,
+            high_watermark: d.high_watermark.map_or(-1, |i| i as i64),
+            voters: d.voters.iter().map(replica).collect(),
+            observers: d.observers.iter().map(replica).collect(),
+            not_leader: false,
+        }))
+    }
+
+    async fn add_voter(
+        &self,
+        req: Request<pb::VoterChangeRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let q = self.controller.quorum();
+        let result = committed(q, q.promote(r.node_id).await);
+        self.reply(result, |(), _| {})
+    }
+
+    async fn remove_voter(
+        &self,
+        req: Request<pb::VoterChangeRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = req.into_inner();
+        self.check(&r.cluster_id)?;
+        if let Some(answer) = self.not_leader() {
+            return answer;
+        }
+        let q = self.controller.quorum();
+        let result = committed(q, q.demote(r.node_id).await);
+        self.reply(result, |(), _| {})
     }
 }

@@ -13,6 +13,7 @@
 mod controller_log;
 mod forward;
 mod log_store;
+mod membership;
 mod network;
 mod service;
 mod sessions;
@@ -36,6 +37,7 @@ use tokio::task::JoinHandle;
 pub use controller_log::QuorumLog;
 pub use forward::{ClusterController, ControllerService};
 pub use log_store::LogStore;
+pub use membership::{QuorumDescription, QuorumReplica};
 pub use network::Network;
 pub use service::QuorumService;
 pub use state_machine::StateMachine;
@@ -204,7 +206,9 @@ impl Quorum {
     }
 
     /// Makes `voters` (id → control-plane address) the first membership, once per
-    /// cluster; on a node that already has a membership it does nothing.
+    /// cluster; on a node that already has a membership it does nothing. Called before
+    /// [`Quorum::serve`], so no peer's vote can arrive between the check and the
+    /// initialisation.
     pub async fn bootstrap(&self, voters: &BTreeMap<NodeId, String>) -> Result<(), QuorumError> {
         {
             let m = self.raft.metrics().borrow().clone();
@@ -269,33 +273,6 @@ impl Quorum {
         }
     }
 
-    /// Adds `id` at `addr` as a voter: first a learner that catches up, then a voter
-    /// (KIP-853's one change at a time).
-    pub async fn add_voter(&self, id: NodeId, addr: &str) -> Result<(), QuorumError> {
-        self.raft
-            .add_learner(id, BasicNode::new(addr), true)
-            .await
-            .map_err(|e| self.write_error(e))?;
-        let mut voters = self.voters();
-        voters.insert(id);
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map_err(|e| self.write_error(e))?;
-        Ok(())
-    }
-
-    /// Removes voter `id` from the quorum.
-    pub async fn remove_voter(&self, id: NodeId) -> Result<(), QuorumError> {
-        let mut voters = self.voters();
-        voters.remove(&id);
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map_err(|e| self.write_error(e))?;
-        Ok(())
-    }
-
     /// The voters of the current membership.
     pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
         self.raft
@@ -320,6 +297,18 @@ impl Quorum {
     /// The current leader (the active controller), if known.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this node has a membership (it was bootstrapped, or a leader added it).
+    pub fn has_membership(&self) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .next()
+            .is_some()
     }
 
     /// Whether this node is the leader.

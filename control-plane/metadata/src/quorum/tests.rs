@@ -265,6 +265,7 @@ fn controller_settings(node: i32) -> crate::ControllerSettings {
         log_defaults: strata_log::LogConfig::default(),
         tiered_storage: false,
         node_id: node,
+        leader_rebalance: None,
     }
 }
 
@@ -291,9 +292,10 @@ async fn admin_calls_on_a_follower_are_forwarded_to_the_leader() {
             q.clone(),
             controller_settings(id as i32),
             Duration::from_secs(9),
+            Vec::new(),
         );
-        q.serve(incoming, Some(ControllerService::new(c.clone())));
         q.bootstrap(&voters).await.expect("bootstrap");
+        q.serve(incoming, Some(ControllerService::new(c.clone())));
         controllers.push(c);
     }
     until("a leader", || {

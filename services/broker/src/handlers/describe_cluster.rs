@@ -27,9 +27,15 @@ pub async fn handle(
                 "only the broker endpoint type is served by brokers",
             )));
     }
+    // v2: fenced brokers too when asked (`kafka-cluster.sh`, `strata cluster describe`).
+    let mut brokers = state.brokers();
+    if ctx.api_version >= 2 && req.include_fenced_brokers {
+        let image = state.image();
+        brokers.extend(image.brokers().filter(|b| b.fenced).cloned());
+        brokers.sort_by_key(|b| b.id);
+    }
     resp.with_brokers(
-        state
-            .brokers()
+        brokers
             .into_iter()
             .map(|b| {
                 DescribeClusterBroker::default()
@@ -37,6 +43,7 @@ pub async fn handle(
                     .with_host(str_bytes(b.host))
                     .with_port(b.port)
                     .with_rack(b.rack.map(str_bytes))
+                    .with_is_fenced(b.fenced)
             })
             .collect(),
     )
