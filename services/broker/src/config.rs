@@ -746,9 +746,51 @@ mod tests {
             .iter()
             .map(|p| p.key)
             .collect();
-        for k in ["controller.quorum.voters", "listeners", "cluster.id"] {
+        for k in ["controller.quorum.voters", "listeners"] {
             assert!(keys.contains(&k), "{k}: {keys:?}");
         }
+        // Dedicated roles: a controller needs no Kafka listener; a broker-only node
+        // must not be a voter; a static and a dynamic quorum do not mix.
+        let controller = BrokerConfig {
+            node_id: 1,
+            process_roles: "controller".into(),
+            listeners: "CONTROLLER://127.0.0.1:9093".into(),
+            controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
+            ..Default::default()
+        };
+        assert!(controller.validate().is_ok(), "{:?}", controller.validate());
+        assert_eq!(controller.roles(), (false, true));
+        let broker_voter = BrokerConfig {
+            node_id: 1,
+            process_roles: "broker".into(),
+            listeners: "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093".into(),
+            controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
+            controller_quorum_bootstrap_servers: Some("127.0.0.1:9093".into()),
+            ..Default::default()
+        };
+        let keys: Vec<_> = broker_voter
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(|p| p.key)
+            .collect();
+        for k in [
+            "controller.quorum.voters",
+            "controller.quorum.bootstrap.servers",
+        ] {
+            assert!(keys.contains(&k), "{k}: {keys:?}");
+        }
+        let alone = BrokerConfig {
+            process_roles: "broker".into(),
+            ..Default::default()
+        };
+        let keys: Vec<_> = alone
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(|p| p.key)
+            .collect();
+        assert!(keys.contains(&"process.roles"), "{keys:?}");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use membership::{QuorumDescription, QuorumReplica};
 pub use network::Network;
 pub use service::QuorumService;
 pub use state_machine::StateMachine;
-pub use types::{Applied, Command, NodeId, TypeConfig};
+pub use types::{Applied, Command, Entry, NodeId, TypeConfig};
 
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
