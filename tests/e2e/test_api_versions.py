@@ -16,6 +16,8 @@ IMPLEMENTED = {
     8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
     13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups", 42: "DeleteGroups",
     47: "OffsetDelete",
+    # The cluster: leader elections and the metadata quorum.
+    43: "ElectLeaders", 55: "DescribeQuorum", 80: "AddRaftVoter", 81: "RemoveRaftVoter",
 }
 
 

@@ -225,3 +225,51 @@ def test_a_quorum_without_a_majority_stops_committing_and_resumes(tmp_root):
         assert acked - read_all(c.bootstrap, "before", acked) == set()
     finally:
         c.down()
+
+
+def test_a_dynamic_quorum_grows_from_one_formatted_controller(tmp_root):
+    """`strata format --standalone` makes the first controller the only voter; a second
+    node with controller.quorum.bootstrap.servers joins as an observer, is promoted, and
+    the two agree on what they commit. An unformatted node without cluster.id refuses."""
+    root = tmp_root / f"dynamic-{time.monotonic_ns()}"
+    root.mkdir()
+    k1, k2, c1, c2 = (free_port() for _ in range(4))
+    configs = {}
+    for n, (k, ctl) in {1: (k1, c1), 2: (k2, c2)}.items():
+        configs[n] = root / f"n{n}.toml"
+        configs[n].write_text("\n".join([
+            f'"node.id" = {n}', '"process.roles" = "broker,controller"',
+            f'"listeners" = "PLAINTEXT://127.0.0.1:{k},CONTROLLER://127.0.0.1:{ctl}"',
+            f'"controller.quorum.bootstrap.servers" = "127.0.0.1:{c1}"',
+            f'"log.dirs" = "{root / f"d{n}"}"']) + "\n")
+    # Not formatted, no cluster.id: refused with a message saying what to do.
+    refused = subprocess.run([strata_bin(), "serve", "--config", str(configs[2])], capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert refused.returncode != 0 and "strata format" in refused.stderr, refused.stderr
+    out = cli("format", "--config", str(configs[1]), "--standalone", "--cluster-id", "dyn-test-1")
+    assert out.returncode == 0 and "only voter" in out.stdout, out.stderr
+    out = cli("format", "--config", str(configs[2]), "--cluster-id", "dyn-test-1")
+    assert out.returncode == 0, out.stderr
+    procs = []
+    try:
+        for n in (1, 2):
+            log = open(root / f"n{n}.log", "ab")
+            procs.append(subprocess.Popen([strata_bin(), "serve", "--config", str(configs[n])], stdout=log,
+                                          stderr=log, stdin=subprocess.DEVNULL))
+        b1 = f"127.0.0.1:{k1}"
+        until("node 2 observes", lambda: describe(b1)["observers"] == {2}, timeout=60)
+        out = cli("cluster", "add-voter", "--id", "2", "--bootstrap-server", f"127.0.0.1:{k2}")
+        assert out.returncode == 0, out.stderr
+        assert describe(b1)["voters"] == {1, 2}
+        create(AdminClient({"bootstrap.servers": f"127.0.0.1:{k2}"}), "dyn", 2)
+        for b in (b1, f"127.0.0.1:{k2}"):
+            until(f"{b} sees dyn", lambda b=b: "dyn" in AdminClient({"bootstrap.servers": b})
+                  .list_topics(timeout=10).topics)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()

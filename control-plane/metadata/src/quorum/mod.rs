@@ -56,7 +56,8 @@ pub struct QuorumSettings {
     /// Leader heartbeats (and the deadline of each AppendEntries).
     pub heartbeat: Duration,
     /// A follower that hears no leader for a random time in this range stands for
-    /// election (Kafka's `controller.quorum.election.timeout.ms` is 1000).
+    /// election (Kafka's `controller.quorum.election.timeout.ms` is 1000); the upper end
+    /// is also the leader lease during which followers refuse other candidates.
     pub election_timeout: (Duration, Duration),
     /// A snapshot after this many entries since the last one.
     pub snapshot_every: u64,
@@ -74,8 +75,13 @@ impl QuorumSettings {
         Self {
             node_id,
             cluster_id: cluster_id.to_string(),
-            heartbeat: Duration::from_millis(250),
-            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            // openraft's leader lease is the election timeout's maximum: a follower
+            // refuses votes that long after the leader's last heartbeat, so a failover
+            // takes about one lease plus one timeout. 500-1000 ms keeps it near 1.5 s
+            // (Kafka's controller.quorum.election.timeout.ms is 1000, its fetch
+            // timeout 2000).
+            heartbeat: Duration::from_millis(150),
+            election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
             snapshot_every: 1000,
             logs_kept_after_snapshot: 100,
             write_timeout: Duration::from_secs(5),
