@@ -711,6 +711,16 @@ mod tests {
         );
     }
 
+    /// The keys `config` is refused for.
+    fn refused_keys(config: &BrokerConfig) -> Vec<&'static str> {
+        config
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(|p| p.key)
+            .collect()
+    }
+
     #[test]
     fn cluster_keys() {
         let c = BrokerConfig {
@@ -731,7 +741,7 @@ mod tests {
             process_roles: "broker,tea".into(),
             ..Default::default()
         };
-        let keys: Vec<_> = bad.validate().unwrap_err().iter().map(|p| p.key).collect();
+        let keys = refused_keys(&bad);
         assert!(keys.contains(&"controller.quorum.voters"), "{keys:?}");
         assert!(keys.contains(&"process.roles"), "{keys:?}");
         let missing = BrokerConfig {
@@ -740,12 +750,7 @@ mod tests {
             controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
             ..Default::default()
         };
-        let keys: Vec<_> = missing
-            .validate()
-            .unwrap_err()
-            .iter()
-            .map(|p| p.key)
-            .collect();
+        let keys = refused_keys(&missing);
         for k in ["controller.quorum.voters", "listeners"] {
             assert!(keys.contains(&k), "{k}: {keys:?}");
         }
@@ -768,12 +773,7 @@ mod tests {
             controller_quorum_bootstrap_servers: Some("127.0.0.1:9093".into()),
             ..Default::default()
         };
-        let keys: Vec<_> = broker_voter
-            .validate()
-            .unwrap_err()
-            .iter()
-            .map(|p| p.key)
-            .collect();
+        let keys = refused_keys(&broker_voter);
         for k in [
             "controller.quorum.voters",
             "controller.quorum.bootstrap.servers",
@@ -784,12 +784,7 @@ mod tests {
             process_roles: "broker".into(),
             ..Default::default()
         };
-        let keys: Vec<_> = alone
-            .validate()
-            .unwrap_err()
-            .iter()
-            .map(|p| p.key)
-            .collect();
+        let keys = refused_keys(&alone);
         assert!(keys.contains(&"process.roles"), "{keys:?}");
     }
 

@@ -115,6 +115,8 @@ pub fn quorum_error(e: &QuorumError) -> (i16, String) {
         | QuorumError::Store(_)
         | QuorumError::Membership(_)
         | QuorumError::Stopped(_) => ResponseError::UnknownServerError,
+        QuorumError::DuplicateVoter(_) => ResponseError::DuplicateVoter,
+        QuorumError::VoterNotFound(_) => ResponseError::VoterNotFound,
     };
     tracing::warn!(error = %e, "metadata quorum");
     (err.code(), e.to_string())
@@ -134,6 +136,8 @@ pub fn controller_error(e: &ControllerError) -> (i16, String) {
         ControllerError::DuplicateBrokerRegistration(_) => {
             ResponseError::DuplicateBrokerRegistration
         }
+        ControllerError::DuplicateVoter(_) => ResponseError::DuplicateVoter,
+        ControllerError::VoterNotFound(_) => ResponseError::VoterNotFound,
     };
     (err.code(), e.to_string())
 }

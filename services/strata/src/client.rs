@@ -13,6 +13,20 @@ use tokio::net::TcpStream;
 
 const CLIENT_ID: &str = "strata-cli";
 
+/// The broker a subcommand talks to, shared by the admin subcommands.
+#[derive(clap::Args)]
+pub struct Bootstrap {
+    /// Broker to talk to, host:port.
+    #[arg(
+        id = "bootstrap_server",
+        long = "bootstrap-server",
+        env = "STRATA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    pub server: String,
+}
+
 /// Sending half: encodes and writes requests.
 pub struct Sender {
     wr: OwnedWriteHalf,

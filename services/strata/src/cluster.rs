@@ -9,18 +9,12 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::client::Client;
+use crate::client::{Bootstrap, Client};
 
 #[derive(Args)]
 pub struct ClusterArgs {
-    /// Broker to talk to, host:port.
-    #[arg(
-        long,
-        env = "STRATA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092",
-        global = true
-    )]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: Bootstrap,
     #[command(subcommand)]
     command: ClusterCommand,
 }
@@ -46,7 +40,7 @@ enum ClusterCommand {
 }
 
 pub async fn run(args: ClusterArgs) -> Result<()> {
-    let mut client = Client::connect(&args.bootstrap_server).await?;
+    let mut client = Client::connect(&args.bootstrap.server).await?;
     match args.command {
         ClusterCommand::Describe => describe(&mut client).await,
         ClusterCommand::AddVoter { id } => {

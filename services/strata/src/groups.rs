@@ -13,18 +13,12 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
 
-use crate::client::Client;
+use crate::client::{Bootstrap, Client};
 
 #[derive(Args)]
 pub struct GroupsArgs {
-    /// Broker to talk to, host:port.
-    #[arg(
-        long,
-        env = "STRATA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092",
-        global = true
-    )]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: Bootstrap,
     #[command(subcommand)]
     command: GroupsCommand,
 }
@@ -70,7 +64,7 @@ fn topic_name(s: &str) -> TopicName {
 }
 
 pub async fn run(args: GroupsArgs) -> Result<()> {
-    let mut c = Client::connect(&args.bootstrap_server).await?;
+    let mut c = Client::connect(&args.bootstrap.server).await?;
     match args.command {
         GroupsCommand::List => {
             let v = c.version(ApiKey::ListGroups, 4)?;

@@ -15,18 +15,12 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::client::Client;
+use crate::client::{Bootstrap, Client};
 
 #[derive(Args)]
 pub struct TopicsArgs {
-    /// Broker to talk to, host:port.
-    #[arg(
-        long,
-        env = "STRATA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092",
-        global = true
-    )]
-    bootstrap_server: String,
+    #[command(flatten)]
+    bootstrap: Bootstrap,
     #[command(subcommand)]
     command: TopicsCommand,
 }
@@ -101,7 +95,7 @@ fn parse_kv(items: &[String]) -> Result<BTreeMap<String, String>> {
 }
 
 pub async fn run(args: TopicsArgs) -> Result<()> {
-    let mut c = Client::connect(&args.bootstrap_server).await?;
+    let mut c = Client::connect(&args.bootstrap.server).await?;
     match args.command {
         TopicsCommand::Recover {
             name,

@@ -36,4 +36,10 @@ pub enum ControllerError {
     /// before the old session expired; the broker retries).
     #[error("{0}")]
     DuplicateBrokerRegistration(String),
+    /// DUPLICATE_VOTER: the node is already a voter of the metadata quorum.
+    #[error("{0}")]
+    DuplicateVoter(String),
+    /// VOTER_NOT_FOUND: the node is not a voter (to remove) or not an observer (to add).
+    #[error("{0}")]
+    VoterNotFound(String),
 }

@@ -352,8 +352,9 @@ impl ClusterController {
     }
 }
 
-/// A membership change's result as a controller call's: a refused change (not an
-/// observer, the last voter, one change already under way) is the caller's mistake.
+/// A membership change's result as a controller call's: a refused change (already a
+/// voter, not an observer, the last voter, one change already under way) is the
+/// caller's mistake, answered with Kafka's code for it.
 fn committed(quorum: &Quorum, r: Result<(), QuorumError>) -> Result<Committed<()>, CommitError> {
     match r {
         Ok(()) => Ok(Committed {
@@ -362,6 +363,12 @@ fn committed(quorum: &Quorum, r: Result<(), QuorumError>) -> Result<Committed<()
         }),
         Err(QuorumError::Membership(m)) => {
             Err(CommitError::Rejected(ControllerError::InvalidRequest(m)))
+        }
+        Err(QuorumError::DuplicateVoter(m)) => {
+            Err(CommitError::Rejected(ControllerError::DuplicateVoter(m)))
+        }
+        Err(QuorumError::VoterNotFound(m)) => {
+            Err(CommitError::Rejected(ControllerError::VoterNotFound(m)))
         }
         Err(e) => Err(CommitError::Quorum(e)),
     }
@@ -438,6 +445,8 @@ fn refusal(e: &ControllerError) -> pb::Refusal {
         ControllerError::UnknownTopic(_) => K::UnknownTopic,
         ControllerError::InvalidRequest(_) => K::InvalidRequest,
         ControllerError::DuplicateBrokerRegistration(_) => K::DuplicateBrokerRegistration,
+        ControllerError::DuplicateVoter(_) => K::DuplicateVoter,
+        ControllerError::VoterNotFound(_) => K::VoterNotFound,
     };
     pb::Refusal {
         kind: kind as i32,
@@ -457,6 +466,8 @@ fn refusal_error(r: &pb::Refusal) -> ControllerError {
         K::InvalidConfig => ControllerError::InvalidConfig(m),
         K::UnknownTopic => ControllerError::UnknownTopic(m),
         K::DuplicateBrokerRegistration => ControllerError::DuplicateBrokerRegistration(m),
+        K::DuplicateVoter => ControllerError::DuplicateVoter(m),
+        K::VoterNotFound => ControllerError::VoterNotFound(m),
         K::InvalidRequest | K::Unspecified => ControllerError::InvalidRequest(m),
     }
 }

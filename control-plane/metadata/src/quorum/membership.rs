@@ -62,12 +62,12 @@ impl Quorum {
     pub async fn promote(&self, id: NodeId) -> Result<(), QuorumError> {
         self.check_leader()?;
         if self.voters().contains(&id) {
-            return Err(QuorumError::Membership(format!(
+            return Err(QuorumError::DuplicateVoter(format!(
                 "node {id} is already a voter"
             )));
         }
         if self.address_of(id).is_none() {
-            return Err(QuorumError::Membership(format!(
+            return Err(QuorumError::VoterNotFound(format!(
                 "node {id} is not an observer of the quorum: start it with \
                  controller.quorum.bootstrap.servers first"
             )));
@@ -84,7 +84,9 @@ impl Quorum {
         self.check_leader()?;
         let voters = self.voters();
         if !voters.contains(&id) {
-            return Err(QuorumError::Membership(format!("node {id} is not a voter")));
+            return Err(QuorumError::VoterNotFound(format!(
+                "node {id} is not a voter"
+            )));
         }
         if voters.len() == 1 {
             return Err(QuorumError::Membership(format!(

@@ -121,9 +121,15 @@ pub enum QuorumError {
     /// No majority answered in time: the write may still commit later, or never.
     #[error("no quorum within {0:?}")]
     Timeout(Duration),
-    /// A membership change is already under way, or names an unknown node.
+    /// A membership change is already under way, or would leave no voter.
     #[error("membership change refused: {0}")]
     Membership(String),
+    /// The node to promote is already a voter.
+    #[error("{0}")]
+    DuplicateVoter(String),
+    /// The node to demote is not a voter, or the node to promote is not an observer.
+    #[error("{0}")]
+    VoterNotFound(String),
     /// Forwarding to the active controller failed on the way (not a refusal).
     #[error("forwarding to the active controller: {0}")]
     Forward(String),

@@ -7,13 +7,11 @@ use kafka_protocol::messages::{
     AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
 };
 use kafka_protocol::ResponseError;
-use strata_metadata::ControllerError;
 
 use super::str_bytes;
 use crate::context::AdminOps;
 use crate::dispatch::RequestContext;
 use crate::errors::admin_error;
-use crate::state::AdminError;
 
 pub async fn add(
     state: &impl AdminOps,
@@ -60,16 +58,6 @@ async fn change(
     };
     match state.change_voter(id, add).await {
         Ok(()) => (0, None),
-        Err(AdminError::Controller(ControllerError::InvalidRequest(m))) => {
-            let code = if m.contains("already a voter") {
-                ResponseError::DuplicateVoter
-            } else if m.contains("not a voter") || m.contains("not an observer") {
-                ResponseError::VoterNotFound
-            } else {
-                ResponseError::InvalidRequest
-            };
-            (code.code(), Some(m))
-        }
         Err(e) => {
             let (code, m) = admin_error(&e);
             (code, Some(m))
