@@ -45,14 +45,31 @@ strata_bin() {
     echo "$t"
 }
 
-# N free loopback ports (bound once to find them, then released).
+# N free loopback ports (bound once to find them, then released), picked below the
+# kernel's ephemeral range: a port from that range could be taken, between this check
+# and the node's bind, as the source port of a connection the nodes already started
+# make to each other.
 free_ports() {
     python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
+import random, socket, sys
+low = 20000
+try:
+    low = max(1024, int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]) - 12000)
+except (OSError, ValueError):
+    pass
+high = low + 12000
+socks, seen = [], set()
+while len(socks) < int(sys.argv[1]):
+    port = random.randrange(low, high)
+    if port in seen:
+        continue
+    seen.add(port)
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        continue
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
